@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -34,28 +35,47 @@ class Dataset:
 
 
 _LOADERS: dict[str, Callable[..., Dataset]] = {}
+_LOCATORS: dict[str, Callable[..., Path | None]] = {}
 
 
-def register(name: str):
-    """Decorator: make ``loader(root=None) -> Dataset`` loadable as ``name``."""
+def register(name: str, locate: Callable[..., Path | None] | None = None):
+    """Decorator: make ``loader(root=None) -> Dataset`` loadable as ``name``.
+
+    ``locate(root=None)`` says where the dataset's files are found (None: not downloaded).
+    """
 
     def decorate(loader):
         _LOADERS[name] = loader
+        if locate is not None:
+            _LOCATORS[name] = locate
         return loader
 
     return decorate
 
 
+def _registered() -> dict[str, Callable[..., Dataset]]:
+    from edgekit.data import sources  # noqa: F401  (importing it registers the loaders)
+
+    return _LOADERS
+
+
 def list_datasets() -> list[str]:
-    return sorted(_LOADERS) + ["folder:PATH"]
+    return sorted(n for n in _registered() if n != "folder") + ["folder:PATH"]
 
 
 def load_dataset(name: str, root=None) -> Dataset:
     """Load a registered dataset; ``root`` overrides where its files are looked for."""
-    from edgekit.data import sources  # noqa: F401  (registers the loaders)
-
+    loaders = _registered()
     if name.startswith("folder:"):
-        return _LOADERS["folder"](name.split(":", 1)[1])
-    if name not in _LOADERS or name == "folder":
+        return loaders["folder"](name.split(":", 1)[1])
+    if name not in loaders or name == "folder":
         raise unknown("dataset", name, list_datasets())
-    return _LOADERS[name](root)
+    return loaders[name](root)
+
+
+def locate_dataset(name: str, root=None) -> Path | None:
+    """Where a registered dataset's files are found, or None when they are not there."""
+    loaders = _registered()
+    if name not in loaders or name == "folder":
+        raise unknown("dataset", name, list_datasets())
+    return _LOCATORS[name](root)
