@@ -1,0 +1,265 @@
+"""The cloud's feature collector: an asyncio server that receives authenticated feature streams.
+
+Each device connects, proves it holds its run's key (and the collector proves it back), then sends
+DATA frames. The collector checks each frame against the run's registered expectation, stores it
+durably (fsync) and only then acknowledges it; a resent frame that is already stored is
+acknowledged again and not rewritten. When END arrives and every frame is stored the run is sealed.
+A peer that breaks the protocol loses its own connection only; the reason is logged and counted in
+``Collector.rejections``. Memory is bounded: one frame at a time per connection, and a frame may be
+no larger than its run's feature.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from device_agents.protocol import (
+    DATA, DEFAULT_MAX_PAYLOAD, END, MAX_HEADER, SERVICE_STREAM, ConnectionClosed, ProtocolError,
+    ServerHello, check_key, decode_auth, decode_end, decode_tensor, encode_ack, encode_end_ack,
+    encode_error, encode_reject, read_frame_async,
+)
+
+from .feature_store import Expectation, RunStore, StoredRun, UnsealedRunError, read_features, read_run
+
+__all__ = ["Collector", "CollectorThread", "StoredRun", "UnsealedRunError", "read_features", "read_run"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    run_id: str
+    key: bytes
+    store: RunStore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    sealed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Collector:
+    """Receives feature streams into ``store_dir``; ``register_run`` before the device connects."""
+
+    def __init__(self, store_dir, host="127.0.0.1", port=0, max_payload=DEFAULT_MAX_PAYLOAD,
+                 handshake_timeout=10.0, idle_timeout=600.0, max_connections=256):
+        self.store_dir = store_dir
+        self.host = host
+        self.port = port
+        self.max_payload = max_payload
+        self.handshake_timeout = handshake_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.rejections = Counter()
+        self.duplicates = 0
+        self._runs = {}
+        self._connections = {}  # writer -> the task serving it
+        self._server = None
+
+    def register_run(self, run_id, key, expect):
+        """Accept frames for ``run_id`` authenticated with ``key``; ``expect``: dtype, shape, layout, count.
+
+        Registering a run already on disk (after a restart) resumes it where it stopped.
+        """
+        expectation = Expectation.from_dict(expect)
+        old = self._runs.get(run_id)
+        if old is not None:
+            old.store.close()
+        run = _Run(run_id, check_key(key), RunStore(self.store_dir, run_id, expectation))
+        if run.store.sealed:
+            run.sealed.set()
+        self._runs[run_id] = run
+
+    async def start(self):
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("collector listening on %s:%d", self.host, self.port)
+
+    async def stop(self):
+        """Stop listening, drop every connection and close the run files."""
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._connections):
+                writer.close()  # its handler sees the end of the stream and returns
+            await asyncio.gather(*self._connections.values(), return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None
+        for run in self._runs.values():
+            async with run.lock:
+                run.store.close()
+
+    async def wait_sealed(self, run_id, timeout):
+        """True once the run is sealed, False if ``timeout`` seconds pass first."""
+        try:
+            await asyncio.wait_for(self._runs[run_id].sealed.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def _reject(self, reason, peer, detail):
+        self.rejections[reason] += 1
+        log.warning("rejected %s from %s: %s", reason, peer, detail)
+
+    async def _handle(self, reader, writer):
+        peer = writer.get_extra_info("peername")
+        if len(self._connections) >= self.max_connections:
+            self._reject("too-many-connections", peer, f"{self.max_connections} already open")
+            writer.close()
+            return
+        self._connections[writer] = asyncio.current_task()
+        try:
+            run, session = await asyncio.wait_for(self._handshake(reader, writer), self.handshake_timeout)
+            await self._receive(run, session, reader, writer)
+        except asyncio.TimeoutError:
+            self._reject("timeout", peer, "no handshake or no frame in time")
+        except ProtocolError as err:
+            self._reject(err.reason, peer, err.detail)
+        except (ConnectionClosed, ConnectionError):
+            log.info("%s disconnected", peer)
+        finally:
+            self._connections.pop(writer, None)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def _handshake(self, reader, writer):
+        hello = ServerHello.new(SERVICE_STREAM)
+        writer.write(hello.frame())
+        try:
+            auth = decode_auth(await read_frame_async(reader, None, MAX_HEADER))
+            run = self._runs.get(auth.run_id)
+            if run is None:
+                raise ProtocolError("unknown-run", f"run {auth.run_id} is not registered")
+            session, welcome = hello.accept(auth, run.key, next_seq=run.store.contiguous)
+        except ProtocolError as err:
+            writer.write(encode_reject(err.reason))
+            raise
+        writer.write(welcome)
+        await writer.drain()
+        log.info("run %s connected from %s, next seq %d", run.run_id, writer.get_extra_info("peername"),
+                 run.store.contiguous)
+        return run, session
+
+    async def _receive(self, run, session, reader, writer):
+        max_payload = min(self.max_payload, run.store.expect.frame_bytes)
+        while True:
+            frame = await asyncio.wait_for(read_frame_async(reader, session, max_payload), self.idle_timeout)
+            try:
+                if frame.ftype == DATA:
+                    reply = await self._on_data(run, session, decode_tensor(frame, DATA))
+                elif frame.ftype == END:
+                    reply = await self._on_end(run, session, decode_end(frame))
+                else:
+                    raise ProtocolError("unexpected-frame", f"frame type {frame.ftype} on a feature stream")
+            except ProtocolError as err:
+                writer.write(encode_error(session, err.reason))
+                raise
+            writer.write(reply)
+            await writer.drain()
+
+    async def _on_data(self, run, session, tensor):
+        expect = run.store.expect
+        if tensor.run_id != run.run_id:
+            raise ProtocolError("run-mismatch", f"frame for run {tensor.run_id} on run {run.run_id}'s session")
+        if tensor.dtype != expect.dtype:
+            raise ProtocolError("dtype-mismatch", f"{tensor.dtype}, run {run.run_id} expects {expect.dtype}")
+        if tensor.shape != expect.shape:
+            raise ProtocolError("shape-mismatch", f"{tensor.shape}, run {run.run_id} expects {expect.shape}")
+        if tensor.layout != expect.layout:
+            raise ProtocolError("layout-mismatch", f"{tensor.layout}, run {run.run_id} expects {expect.layout}")
+        if tensor.seq >= expect.count:
+            raise ProtocolError("seq-out-of-range", f"seq {tensor.seq} in a run of {expect.count} frames")
+        async with run.lock:
+            if run.store.has(tensor.seq):
+                self.duplicates += 1
+            else:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, run.store.append, tensor.seq, tensor.payload, tensor.start_ns, tensor.end_ns)
+            contiguous = run.store.contiguous
+        return encode_ack(session, run.run_id, tensor.seq, contiguous)
+
+    async def _on_end(self, run, session, end):
+        expect = run.store.expect
+        if end.run_id != run.run_id:
+            raise ProtocolError("run-mismatch", f"END for run {end.run_id} on run {run.run_id}'s session")
+        if end.count != expect.count:
+            raise ProtocolError("count-mismatch", f"END says {end.count} frames, run expects {expect.count}")
+        async with run.lock:
+            if run.store.complete and not run.store.sealed:
+                await asyncio.get_running_loop().run_in_executor(None, run.store.seal)
+                log.info("run %s sealed with %d frames", run.run_id, expect.count)
+            if run.store.sealed:
+                run.sealed.set()
+            stored, sealed = run.store.stored, run.store.sealed
+        return encode_end_ack(session, run.run_id, expect.count, stored, sealed)
+
+
+class CollectorThread:
+    """A Collector running its own event loop in a background thread, for synchronous callers.
+
+    ``with CollectorThread(store_dir) as collector: collector.register_run(...); ...wait_sealed(...)``
+    """
+
+    def __init__(self, store_dir, host="127.0.0.1", port=0, **options):
+        self.collector = Collector(store_dir, host, port, **options)
+        self._loop = None
+        self._thread = None
+
+    @property
+    def port(self):
+        return self.collector.port
+
+    @property
+    def rejections(self):
+        return self.collector.rejections
+
+    def _call(self, coroutine, timeout=None):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def start(self):
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure = []
+
+        def serve():
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self.collector.start())
+            except BaseException as err:  # reported to the starting thread
+                failure.append(err)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="edgekit-collector", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._loop.close()
+            raise failure[0]
+        return self
+
+    def stop(self):
+        if self._thread is None:
+            return
+        self._call(self.collector.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+        self._thread = None
+
+    def register_run(self, run_id, key, expect):
+        async def register():
+            self.collector.register_run(run_id, key, expect)
+        self._call(register())
+
+    def wait_sealed(self, run_id, timeout):
+        return self._call(self.collector.wait_sealed(run_id, timeout))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
