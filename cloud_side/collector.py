@@ -3,10 +3,12 @@
 Each device connects, proves it holds its run's key (and the collector proves it back), then sends
 DATA frames. The collector checks each frame against the run's registered expectation, stores it
 durably (fsync) and only then acknowledges it; a resent frame that is already stored is
-acknowledged again and not rewritten. When END arrives and every frame is stored the run is sealed.
-A peer that breaks the protocol loses its own connection only; the reason is logged and counted in
-``Collector.rejections``. Memory is bounded: one frame at a time per connection, and a frame may be
-no larger than its run's feature.
+acknowledged again and not rewritten. Group commit: every frame that has arrived while the previous
+group was being fsynced is appended and fsynced together, then acknowledged. When END arrives and
+every frame is stored the run is sealed. A peer that breaks the protocol loses its own connection
+only; the reason is logged and counted in ``Collector.rejections``. Memory is bounded: about
+``max_group_bytes`` of frames queued per connection (at least one), plus the group being stored, and
+a frame may be no larger than its run's feature.
 """
 
 import asyncio
@@ -15,10 +17,11 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from device_agents.protocol import (
-    DATA, DEFAULT_MAX_PAYLOAD, END, MAX_HEADER, SERVICE_STREAM, ConnectionClosed, ProtocolError,
-    ServerHello, check_key, decode_auth, decode_end, decode_tensor, encode_ack, encode_end_ack,
+    DATA, DEFAULT_MAX_PAYLOAD, END, MAX_HEADER, SERVICE_STREAM, ConnectionClosed, End, ProtocolError,
+    ServerHello, TensorFrame, check_key, decode_auth, decode_end, decode_tensor, encode_ack, encode_end_ack,
     encode_error, encode_reject, read_frame_async,
 )
 
@@ -38,11 +41,16 @@ class _Run:
     sealed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class _Refusal(NamedTuple):
+    """A frame that broke the run's rules: answered with ERROR, then the connection closes."""
+    error: ProtocolError
+
+
 class Collector:
     """Receives feature streams into ``store_dir``; ``register_run`` before the device connects."""
 
     def __init__(self, store_dir, host="127.0.0.1", port=0, max_payload=DEFAULT_MAX_PAYLOAD,
-                 handshake_timeout=10.0, idle_timeout=600.0, max_connections=256):
+                 handshake_timeout=10.0, idle_timeout=600.0, max_connections=256, max_group_bytes=8 << 20):
         self.store_dir = store_dir
         self.host = host
         self.port = port
@@ -50,6 +58,7 @@ class Collector:
         self.handshake_timeout = handshake_timeout
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        self.max_group_bytes = max_group_bytes
         self.rejections = Counter()
         self.duplicates = 0
         self._runs = {}
@@ -141,23 +150,66 @@ class Collector:
         return run, session
 
     async def _receive(self, run, session, reader, writer):
-        max_payload = min(self.max_payload, run.store.expect.frame_bytes)
-        while True:
-            frame = await asyncio.wait_for(read_frame_async(reader, session, max_payload), self.idle_timeout)
-            try:
-                if frame.ftype == DATA:
-                    reply = await self._on_data(run, session, decode_tensor(frame, DATA))
-                elif frame.ftype == END:
-                    reply = await self._on_end(run, session, decode_end(frame))
-                else:
-                    raise ProtocolError("unexpected-frame", f"frame type {frame.ftype} on a feature stream")
-            except ProtocolError as err:
-                writer.write(encode_error(session, err.reason))
-                raise
-            writer.write(reply)
-            await writer.drain()
+        """Group commit: while one group of frames is being stored, the next is read."""
+        frame_bytes = run.store.expect.frame_bytes
+        items = asyncio.Queue(max(1, self.max_group_bytes // max(1, frame_bytes)))
+        max_payload = min(self.max_payload, frame_bytes)
+        reading = asyncio.ensure_future(self._read(run, session, reader, items, max_payload))
+        try:
+            while True:
+                group = [await items.get()]
+                while not items.empty():
+                    group.append(items.get_nowait())
+                await self._answer(run, session, group, writer)
+        finally:
+            reading.cancel()
 
-    async def _on_data(self, run, session, tensor):
+    async def _read(self, run, session, reader, items, max_payload):
+        """Queue checked frames (TensorFrame, End); a failure is queued last, after what came before."""
+        while True:
+            try:
+                frame = await asyncio.wait_for(read_frame_async(reader, session, max_payload), self.idle_timeout)
+            except Exception as err:  # timeout, protocol error, disconnection: raised by _answer
+                await items.put(err)
+                return
+            try:
+                item = self._check(run, frame)
+            except ProtocolError as err:
+                await items.put(_Refusal(err))
+                return
+            await items.put(item)
+
+    def _check(self, run, frame):
+        if frame.ftype == DATA:
+            return self._check_data(run, decode_tensor(frame, DATA))
+        if frame.ftype == END:
+            return self._check_end(run, decode_end(frame))
+        raise ProtocolError("unexpected-frame", f"frame type {frame.ftype} on a feature stream")
+
+    async def _answer(self, run, session, group, writer):
+        """Reply to ``group`` in order; each stretch of DATA frames in it is stored with one fsync."""
+        replies, tensors = [], []
+        try:
+            for item in group:
+                if isinstance(item, TensorFrame):
+                    tensors.append(item)
+                    continue
+                replies += await self._store(run, session, tensors)
+                tensors = []
+                if isinstance(item, End):
+                    replies.append(await self._on_end(run, session, item))
+                elif isinstance(item, _Refusal):
+                    replies.append(encode_error(session, item.error.reason))
+                    raise item.error
+                else:
+                    raise item
+            replies += await self._store(run, session, tensors)
+        finally:
+            writer.write(b"".join(replies))
+        await writer.drain()
+
+    @staticmethod
+    def _check_data(run, tensor):
         expect = run.store.expect
         if tensor.run_id != run.run_id:
             raise ProtocolError("run-mismatch", f"frame for run {tensor.run_id} on run {run.run_id}'s session")
@@ -169,21 +221,42 @@ class Collector:
             raise ProtocolError("layout-mismatch", f"{tensor.layout}, run {run.run_id} expects {expect.layout}")
         if tensor.seq >= expect.count:
             raise ProtocolError("seq-out-of-range", f"seq {tensor.seq} in a run of {expect.count} frames")
+        return tensor
+
+    @staticmethod
+    def _check_end(run, end):
+        if end.run_id != run.run_id:
+            raise ProtocolError("run-mismatch", f"END for run {end.run_id} on run {run.run_id}'s session")
+        count = run.store.expect.count
+        if end.count != count:
+            raise ProtocolError("count-mismatch", f"END says {end.count} frames, run expects {count}")
+        return end
+
+    async def _store(self, run, session, tensors):
+        """Store the new frames among ``tensors`` with one fsync; return their ACKs.
+
+        Frames now below the contiguous count share one ACK (it acknowledges every seq below it);
+        any other frame gets its own.
+        """
+        if not tensors:
+            return []
         async with run.lock:
-            if run.store.has(tensor.seq):
-                self.duplicates += 1
-            else:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, run.store.append, tensor.seq, tensor.payload, tensor.start_ns, tensor.end_ns)
+            new = {}
+            for tensor in tensors:
+                if run.store.has(tensor.seq) or tensor.seq in new:
+                    self.duplicates += 1
+                else:
+                    new[tensor.seq] = (tensor.seq, tensor.payload, tensor.start_ns, tensor.end_ns)
+            if new:
+                await asyncio.get_running_loop().run_in_executor(None, run.store.append, list(new.values()))
             contiguous = run.store.contiguous
-        return encode_ack(session, run.run_id, tensor.seq, contiguous)
+        seqs = [tensor.seq for tensor in tensors]
+        covered = [seq for seq in seqs if seq < contiguous]
+        acked = [seq for seq in seqs if seq >= contiguous] + covered[-1:]
+        return [encode_ack(session, run.run_id, seq, contiguous) for seq in acked]
 
     async def _on_end(self, run, session, end):
         expect = run.store.expect
-        if end.run_id != run.run_id:
-            raise ProtocolError("run-mismatch", f"END for run {end.run_id} on run {run.run_id}'s session")
-        if end.count != expect.count:
-            raise ProtocolError("count-mismatch", f"END says {end.count} frames, run expects {expect.count}")
         async with run.lock:
             if run.store.complete and not run.store.sealed:
                 await asyncio.get_running_loop().run_in_executor(None, run.store.seal)

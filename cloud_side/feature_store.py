@@ -6,7 +6,8 @@ Layout under the store directory::
     <run_id>.partial/frames.log  records: header (seq, length, start_ns, end_ns, crc32) + raw payload
     <run_id>/index.bin           written when sealing: per seq (payload offset, length, start_ns, end_ns)
 
-A frame is acknowledged only after its record is fsynced, so an acknowledged frame survives a crash;
+A frame is acknowledged only after its record is fsynced (frames that arrive together share one
+fsync), so an acknowledged frame survives a crash;
 a torn record at the end of the log (a crash mid-write) is cut off when the run is opened again.
 A run is sealed (``<run_id>.partial`` renamed to ``<run_id>``) only when every frame is present.
 """
@@ -138,13 +139,20 @@ class RunStore:
     def complete(self):
         return self.stored == self.expect.count
 
-    def append(self, seq, payload, start_ns, end_ns):
-        """Write one frame and fsync it; the caller checks it is new and matches the expectation."""
-        offset = self._log.tell() + _RECORD.size
-        self._log.write(_RECORD.pack(seq, len(payload), start_ns, end_ns, zlib.crc32(payload)) + payload)
+    def append(self, frames):
+        """Write frames (seq, payload, start_ns, end_ns) and fsync them once (a group commit).
+
+        The caller checks each is new, distinct and matches the expectation.
+        """
+        offsets = []
+        for seq, payload, start_ns, end_ns in frames:
+            self._log.write(_RECORD.pack(seq, len(payload), start_ns, end_ns, zlib.crc32(payload)))
+            offsets.append(self._log.tell())
+            self._log.write(payload)
         self._log.flush()
         os.fsync(self._log.fileno())
-        self._note(seq, offset, len(payload), start_ns, end_ns)
+        for offset, (seq, payload, start_ns, end_ns) in zip(offsets, frames):
+            self._note(seq, offset, len(payload), start_ns, end_ns)
 
     def seal(self):
         """Write the index and rename the run into place; only when every frame is present."""

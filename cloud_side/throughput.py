@@ -1,7 +1,7 @@
 """How fast features cross the wire: a FeatureStreamer into a loopback Collector, timed end to end.
 
 For ``bench/agent.py``: the time runs from the first ``put`` until the run is sealed, so it includes
-framing, MACs, the collector's fsync per frame and the acknowledgements.
+framing, MACs, the collector's fsyncs (one per group commit) and the acknowledgements.
 """
 
 import os

@@ -207,8 +207,9 @@ class Session:
     """Seals outgoing and opens incoming frames of one connection, with one key per direction."""
 
     def __init__(self, send_key, recv_key):
-        self._send_key = send_key
-        self._recv_key = recv_key
+        # keyed once; each frame's MAC starts from a copy (no per-frame key schedule)
+        self._send_mac = hmac.new(send_key, digestmod=hashlib.sha256)
+        self._recv_mac = hmac.new(recv_key, digestmod=hashlib.sha256)
         self._sent = 0
         self._received = 0
 
@@ -219,34 +220,41 @@ class Session:
         s2c = _hkdf(key, server_nonce + client_nonce, b"edgekit server->client\x00" + transcript)
         return cls(s2c, c2s) if is_server else cls(c2s, s2c)
 
-    def _mac(self, key, counter, parts):
-        mac = hmac.new(key, _COUNTER.pack(counter), hashlib.sha256)
+    @staticmethod
+    def _mac(keyed, counter, *parts):
+        mac = keyed.copy()
+        mac.update(_COUNTER.pack(counter))
         for part in parts:
             mac.update(part)
         return mac.digest()
 
     def seal(self, ftype, header, payload=b""):
-        """The complete bytes of an authenticated frame."""
-        frame = _frame(ftype, header, payload)
-        mac = self._mac(self._send_key, self._sent, (frame,))
+        """The complete bytes of an authenticated frame (the payload is copied once)."""
+        prefix = _prefix(ftype, header, payload)
+        mac = self._mac(self._send_mac, self._sent, prefix, header, payload)
         self._sent += 1
-        return frame + mac
+        return b"".join((prefix, header, payload, mac))
 
     def open(self, raw_prefix, body, header_len, payload_len):
         """Check the MAC of a received frame; return (header, payload)."""
         end = header_len + payload_len
-        expected = self._mac(self._recv_key, self._received, (raw_prefix, body[:end]))
-        if not hmac.compare_digest(expected, bytes(body[end:])):
+        view = memoryview(body)
+        expected = self._mac(self._recv_mac, self._received, raw_prefix, view[:end])
+        if not hmac.compare_digest(expected, view[end:]):
             raise ProtocolError("bad-mac", "frame authentication failed")
         self._received += 1
-        return bytes(body[:header_len]), bytes(body[header_len:end])
+        return bytes(view[:header_len]), bytes(view[header_len:end])
 
 
 # ---------------------------------------------------------------- framing
 
 
+def _prefix(ftype, header, payload):
+    return PREFIX.pack(MAGIC, VERSION, ftype, len(header), len(payload))
+
+
 def _frame(ftype, header, payload=b""):
-    return PREFIX.pack(MAGIC, VERSION, ftype, len(header), len(payload)) + header + payload
+    return _prefix(ftype, header, payload) + header + payload
 
 
 def parse_prefix(raw, max_payload=DEFAULT_MAX_PAYLOAD):

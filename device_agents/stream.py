@@ -1,10 +1,11 @@
 """Stream features from the agent's timed loop to the cloud collector without ever blocking it.
 
 ``put`` only queues a frame (in memory up to ``max_queue`` frames, then in an append-only spill
-file). A background thread sends queued frames, keeps at most ``window`` of them unacknowledged,
-reconnects with capped exponential back-off when the connection drops, and then resends exactly the
-frames the collector has not acknowledged (the collector says in its WELCOME how many frames it holds
-contiguously from 0, and acknowledges an already-stored resend without storing it again).
+file) and wakes the background thread only once per batch of frames. That thread sends queued
+frames in batches, keeps at most ``window`` of them unacknowledged, reconnects with capped
+exponential back-off when the connection drops, and then resends exactly the frames the collector
+has not acknowledged (the collector says in its WELCOME how many frames it holds contiguously from
+0, and acknowledges an already-stored resend without storing it again).
 
     streamer = FeatureStreamer(host, port, key, run_id, meta, spill_dir)
     for index, image in enumerate(images):
@@ -27,6 +28,7 @@ import numpy as np
 
 from . import protocol as wire
 from .errors import AgentError
+from .fileio import fsync_dir
 
 _SPILL_RECORD = struct.Struct("<QqqI")  # seq, start_ns, end_ns, payload length
 
@@ -42,18 +44,24 @@ class _Outbox:
     """A FIFO of frames to send: in memory up to ``max_items``, then appended to a spill file.
 
     Once anything is spilled, later frames go to the spill file too until it is drained, so the
-    order stays first in, first out and memory stays bounded whatever the cloud does.
+    order stays first in, first out and memory stays bounded whatever the cloud does. ``push``
+    wakes a waiting sender only once ``wake_at`` frames are queued, and never waits on the disk:
+    the sender fsyncs spilled records in batches (``sync``) and pops a spilled frame only once it
+    is durable, so every frame counted in ``spilled`` survives a crash of the agent.
     """
 
-    def __init__(self, max_items, spill_dir, name):
+    def __init__(self, max_items, spill_dir, name, wake_at):
         self._max = max_items
         self._spill_dir = spill_dir
         self._name = name
+        self._wake_at = wake_at
         self._memory = collections.deque()
         self._spill_writer = None
         self._spill_reader = None
         self._spill_path = None
         self._spill_pending = 0
+        self._spill_unsynced = 0  # the newest of the pending records, not fsynced yet
+        self._spill_new = False  # created, its directory entry not fsynced yet
         self._spill_files = 0
         self.spilled = 0
         self.cond = threading.Condition()
@@ -64,7 +72,8 @@ class _Outbox:
                 self._memory.append(item)
             else:
                 self._spill(item)
-            self.cond.notify()
+            if len(self._memory) + self._spill_pending >= self._wake_at:
+                self.cond.notify()
 
     def _spill(self, item):
         if self._spill_writer is None:
@@ -73,18 +82,38 @@ class _Outbox:
             self._spill_path = os.path.join(self._spill_dir, "{}.spill{}".format(self._name, self._spill_files))
             self._spill_writer = open(self._spill_path, "ab")
             self._spill_reader = open(self._spill_path, "rb")
+            self._spill_new = True
         self._spill_writer.write(_SPILL_RECORD.pack(item.seq, item.start_ns, item.end_ns, len(item.payload)))
         self._spill_writer.write(item.payload)
         self._spill_writer.flush()
         self._spill_pending += 1
-        self.spilled += 1
+        self._spill_unsynced += 1
+
+    def sync(self):
+        """fsync every spill record written since the last call (one fsync, ``push`` not held up)."""
+        with self.cond:
+            count, writer = self._spill_unsynced, self._spill_writer
+            if not count:
+                return
+            fd = os.dup(writer.fileno())  # stays valid if the file is discarded meanwhile
+            new_file, self._spill_new = self._spill_new, False
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if new_file:
+            fsync_dir(self._spill_dir)  # the file's name, too, survives a crash
+        with self.cond:
+            if self._spill_writer is writer:
+                self._spill_unsynced -= count
+                self.spilled += count
 
     def pop(self):
-        """The oldest frame, or None if there is none."""
+        """The oldest frame, or None if there is none (or the oldest is spilled but not yet synced)."""
         with self.cond:
             if self._memory:
                 return self._memory.popleft()
-            if not self._spill_pending:
+            if self._spill_pending == self._spill_unsynced:
                 return None
             seq, start_ns, end_ns, length = _SPILL_RECORD.unpack(self._spill_reader.read(_SPILL_RECORD.size))
             item = _Item(seq, start_ns, end_ns, self._spill_reader.read(length))
@@ -106,7 +135,7 @@ class _Outbox:
             self._spill_reader.close()
             os.unlink(self._spill_path)
             self._spill_writer = self._spill_reader = self._spill_path = None
-            self._spill_pending = 0
+            self._spill_pending = self._spill_unsynced = 0
 
 
 class FeatureStreamer:
@@ -116,8 +145,8 @@ class FeatureStreamer:
     ``put`` accepts an array of exactly ``shape`` or with an extra leading batch of 1.
     """
 
-    def __init__(self, host, port, key, run_id, meta, spill_dir, max_queue=256, window=32,
-                 backoff_initial=0.05, backoff_max=2.0, connect_timeout=5.0, io_timeout=30.0):
+    def __init__(self, host, port, key, run_id, meta, spill_dir, max_queue=256, window=256,
+                 backoff_initial=0.05, backoff_max=2.0, connect_timeout=5.0, io_timeout=30.0, linger=0.05):
         wire.run_id_bytes(run_id)
         self._key = wire.check_key(key)
         self._address = (host, port)
@@ -130,10 +159,12 @@ class FeatureStreamer:
             raise ValueError("meta dtype/layout {}/{} cannot travel".format(self._dtype, self._layout))
         self._header_dtype = self._dtype.name
         self._window = window
+        self._batch = max(1, window // 2)
+        self._linger = linger
         self._backoff = (backoff_initial, backoff_max)
         self._connect_timeout = connect_timeout
         self._io_timeout = io_timeout
-        self._outbox = _Outbox(max_queue, spill_dir, run_id)
+        self._outbox = _Outbox(max_queue, spill_dir, run_id, self._batch)
         self._inflight = collections.OrderedDict()  # seq -> _Item, sent and not yet acknowledged
         self._ever_sent = set()
         self._acked = set()
@@ -230,6 +261,7 @@ class FeatureStreamer:
     def _sleep(self, seconds):
         deadline = time.monotonic() + seconds
         while not self._abort and time.monotonic() < deadline:
+            self._outbox.sync()
             time.sleep(min(0.05, seconds))
 
     def _connect(self):
@@ -244,49 +276,74 @@ class FeatureStreamer:
         return sock, session, welcome, recv_exact
 
     def _pump(self, sock, session, welcome, recv_exact):
-        """Send, resend and collect acknowledgements on one connection until the run is sealed."""
+        """Send, resend and collect acknowledgements on one connection until the run is sealed.
+
+        Frames go out in batches (one ``sendall`` each): ``window // 2`` of them, or whatever is
+        queued once the sender has nothing in flight and ``linger`` seconds passed, or once closing.
+        """
         for seq in [s for s in self._inflight if s < welcome.next_seq]:
             self._acknowledge(seq)
-        for item in list(self._inflight.values()):
-            self._send(sock, session, item)
+        self._send(sock, session, list(self._inflight.values()))
         end_sent = False
         last_heard = time.monotonic()
         while not self._abort:
-            while len(self._inflight) < self._window:
-                item = self._outbox.pop()
-                if item is None:
-                    break
-                if item.seq < welcome.next_seq or item.seq in self._acked:
-                    self._acknowledge(item.seq)
-                    continue
-                self._inflight[item.seq] = item
-                self._send(sock, session, item)
+            self._outbox.sync()
+            if self._due():
+                self._send(sock, session, self._take(welcome.next_seq))
             if self._closing and not end_sent and not self._inflight and not len(self._outbox):
                 sock.sendall(wire.encode_end(session, self._run_id, self._puts))
                 end_sent = True
             if not self._inflight and not end_sent:
                 with self._outbox.cond:
-                    if not len(self._outbox) and not self._closing:
-                        self._outbox.cond.wait(0.2)
+                    if not self._due():
+                        self._outbox.cond.wait(self._linger)
+                self._send(sock, session, self._take(welcome.next_seq))
                 last_heard = time.monotonic()
                 continue
-            room = len(self._inflight) < self._window and len(self._outbox)
-            if select.select([sock], [], [], 0 if room else 0.05)[0]:
+            if select.select([sock], [], [], 0.05)[0]:
                 last_heard = time.monotonic()
-                if self._on_frame(wire.read_frame(recv_exact, session)):
-                    return
+                while True:  # every acknowledgement already here
+                    if self._on_frame(wire.read_frame(recv_exact, session)):
+                        return
+                    if not select.select([sock], [], [], 0)[0]:
+                        break
             elif time.monotonic() - last_heard > self._io_timeout:
                 raise TimeoutError("no acknowledgement for {}s".format(self._io_timeout))
 
-    def _send(self, sock, session, item):
-        header = wire.encode_tensor_header(self._run_id, item.seq, self._header_dtype, self._layout,
-                                           self._shape, item.start_ns, item.end_ns)
-        sock.sendall(session.seal(wire.DATA, header, item.payload))
-        if item.seq in self._ever_sent:
-            self._stats["resent"] += 1
-        else:
-            self._ever_sent.add(item.seq)
-            self._stats["sent"] += 1
+    def _due(self):
+        """A batch can go: enough frames queued and room for them, or any at all when closing."""
+        ready = min(len(self._outbox), self._window - len(self._inflight))
+        return ready >= self._batch or (ready > 0 and self._closing)
+
+    def _take(self, next_seq):
+        """Move queued frames into the window; those the collector already holds are acknowledged."""
+        items = []
+        while len(self._inflight) < self._window:
+            item = self._outbox.pop()
+            if item is None:
+                break
+            if item.seq < next_seq or item.seq in self._acked:
+                self._acknowledge(item.seq)
+                continue
+            self._inflight[item.seq] = item
+            items.append(item)
+        return items
+
+    def _send(self, sock, session, items):
+        if not items:
+            return
+        frames = []
+        for item in items:
+            header = wire.encode_tensor_header(self._run_id, item.seq, self._header_dtype, self._layout,
+                                               self._shape, item.start_ns, item.end_ns)
+            frames.append(session.seal(wire.DATA, header, item.payload))
+        sock.sendall(b"".join(frames))
+        for item in items:
+            if item.seq in self._ever_sent:
+                self._stats["resent"] += 1
+            else:
+                self._ever_sent.add(item.seq)
+                self._stats["sent"] += 1
 
     def _acknowledge(self, seq):
         self._inflight.pop(seq, None)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cloud_side.collector import CollectorThread, UnsealedRunError, read_features, read_run
+from cloud_side.feature_store import RunStore
 from device_agents import protocol as wire
 from device_agents.stream import FeatureStreamer
 
@@ -288,3 +289,19 @@ def test_unsealed_and_missing_runs_are_refused_when_read(tmp_path):
         read_features(str(tmp_path), new_run_id())
     with pytest.raises(ValueError):
         read_features(str(tmp_path), "../../etc/passwd")
+
+
+def test_frames_that_arrive_together_share_one_fsync_and_one_ack(collector, monkeypatch):
+    groups = []
+    append = RunStore.append
+    monkeypatch.setattr(RunStore, "append", lambda store, frames: groups.append(len(frames)) or append(store, frames))
+    run_id = new_run_id()
+    collector.register_run(run_id, KEY, meta(20))
+    sock, session, _, recv_exact = connect(collector.port, run_id=run_id)
+    sock.sendall(b"".join(data_frame(session, run_id, seq) for seq in range(20)))
+    acks = []
+    while not acks or acks[-1].contiguous < 20:
+        acks.append(wire.decode_ack(wire.read_frame(recv_exact, session)))
+    assert sum(groups) == 20 and len(groups) < 20
+    assert len(acks) == len(groups)  # in order, each group is acknowledged by one ACK
+    sock.close()
