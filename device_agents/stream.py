@@ -80,7 +80,7 @@ class _Outbox:
             os.makedirs(self._spill_dir, exist_ok=True)
             self._spill_files += 1
             self._spill_path = os.path.join(self._spill_dir, "{}.spill{}".format(self._name, self._spill_files))
-            self._spill_writer = open(self._spill_path, "ab")
+            self._spill_writer = open(self._spill_path, "wb")  # a new run starts its spill files afresh
             self._spill_reader = open(self._spill_path, "rb")
             self._spill_new = True
         self._spill_writer.write(_SPILL_RECORD.pack(item.seq, item.start_ns, item.end_ns, len(item.payload)))
