@@ -319,14 +319,16 @@ async def read_frame_async(reader, session, max_payload=DEFAULT_MAX_PAYLOAD):
 
 
 def socket_reader(sock):
-    """A ``recv_exact(n, at_frame_start)`` for a blocking socket, for ``read_frame``."""
+    """A ``recv_exact(n, at_frame_start)`` for a blocking socket, or a socket-like object with only
+    ``recv`` (a paramiko channel), for ``read_frame``."""
+    recv_into = getattr(sock, "recv_into", None) or _copying_recv_into(sock)
 
     def recv_exact(size, at_frame_start):
         buf = bytearray(size)
         view = memoryview(buf)
         got = 0
         while got < size:
-            n = sock.recv_into(view[got:])
+            n = recv_into(view[got:])
             if n == 0:
                 if got == 0 and at_frame_start:
                     raise ConnectionClosed("peer closed the connection")
@@ -335,6 +337,15 @@ def socket_reader(sock):
         return bytes(buf)
 
     return recv_exact
+
+
+def _copying_recv_into(sock):
+    def recv_into(view):
+        data = sock.recv(len(view))
+        view[:len(data)] = data
+        return len(data)
+
+    return recv_into
 
 
 def expect(frame, *ftypes):

@@ -106,15 +106,16 @@ class QueryServer(socketserver.ThreadingTCPServer):
             raise wire.ProtocolError("bad-request", "batch of {} (1..{})".format(shape[0], self.max_batch))
         if self.input_shape is not None and shape[1:] != self.input_shape[1:]:
             raise wire.ProtocolError("bad-request", "images {} for a model taking {}".format(shape[1:], self.input_shape[1:]))
-        images = request.array()
-        outputs = []
         with self._run_lock:
             try:
-                for i in range(shape[0]):
-                    outputs.append(np.asarray(self.runner.run(np.array(images[i:i + 1]))))
+                return run_each(self.runner, request.array())
             except Exception as err:  # the runtime's own error, reported to the client
                 raise wire.ProtocolError("runtime-error", str(err)) from err
-        return np.concatenate(outputs, axis=0)
+
+
+def run_each(runner, images):
+    """``runner`` (a device part taking a batch of 1) on each of ``images`` [N,C,H,W]: features [N,...]."""
+    return np.concatenate([np.asarray(runner.run(np.array(images[i:i + 1]))) for i in range(len(images))], axis=0)
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -123,10 +124,16 @@ class _Handler(socketserver.BaseRequestHandler):
 
 
 class QueryClient:
-    """The attacker's handle on a query server: ``query(images[N,C,H,W]) -> features[N,...]``."""
+    """The attacker's handle on a query server: ``query(images[N,C,H,W]) -> features[N,...]``.
 
-    def __init__(self, host, port, key, timeout=120.0, max_payload=wire.DEFAULT_MAX_PAYLOAD):
+    ``connect``, when given, is called instead of opening a TCP connection to host:port and returns
+    a connected socket-like object (``recv``, ``sendall``, ``settimeout``, ``close``): a paramiko
+    channel to the server on a board's loopback, say.
+    """
+
+    def __init__(self, host, port, key, timeout=120.0, max_payload=wire.DEFAULT_MAX_PAYLOAD, connect=None):
         self._address = (host, port)
+        self._open = connect or self._open_tcp
         self._key = wire.check_key(key)
         self._timeout = timeout
         self._max_payload = max_payload
@@ -137,10 +144,15 @@ class QueryClient:
         self._client_id = uuid.uuid4().hex
         self._seq = 0
 
-    def _connect(self):
+    def _open_tcp(self):
         sock = socket.create_connection(self._address, timeout=self._timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _connect(self):
+        sock = self._open()
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self._timeout)
             self._session, welcome, self._recv_exact = wire.client_handshake(
                 sock, self._key, wire.SERVICE_QUERY, self._client_id, self._max_payload)
         except BaseException:

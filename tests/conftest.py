@@ -46,6 +46,12 @@ class TinyRun:
         np.save(self.inputs, np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32))
         self.files = {"model.onnx": self.model, "inputs.npy": self.inputs}
 
+    def manifest_entry(self) -> dict:
+        """The model as ``edgekit.export`` lists a device part in its manifest."""
+        return {"file": self.model.name, "sha256": sha256_file(self.model), "format": "onnx", "batch": 1,
+                "inputs": [{"name": "x", "shape": [1, 1, 8, 8], "dtype": "float32", "layout": "NCHW"}],
+                "outputs": [{"name": "y", "shape": [1, 2, 8, 8], "dtype": "float32", "layout": "NCHW"}]}
+
     def spec(self, run_id="0" * 32, repetitions=1, cloud=None) -> dict:
         return {
             "run_id": run_id,

@@ -87,7 +87,7 @@ def watch(run: AgentRun, progress: Callable | None, poll_interval: float) -> tup
     while True:
         alive = run.alive()  # asked first: an agent gone by now has left its exit code and state
         code = run.exit_code()
-        state = _json(run.read(f"{OUTPUT_DIR}/state.json")) or last
+        state = json_object(run.read(f"{OUTPUT_DIR}/state.json")) or last
         if state != last and progress is not None:
             progress(state)
         last = state
@@ -100,7 +100,7 @@ def collect(device: str, run: AgentRun, code: int | None, state: dict, dest: Pat
     """Fetch the report, records and features, and judge the run."""
     dest.mkdir(parents=True, exist_ok=True)
     fetched = {name: dest / name for name in FETCHED if run.fetch(f"{OUTPUT_DIR}/{name}", dest / name)}
-    report = _json(fetched["report.json"].read_bytes()) if "report.json" in fetched else {}
+    report = json_object(fetched["report.json"].read_bytes()) if "report.json" in fetched else {}
     log = (run.read(LOG_FILE) or b"").decode(errors="replace")
     tail = "\n".join(log.splitlines()[-LOG_TAIL_LINES:])
     error = _failure(code, state, report, "records.csv" in fetched)
@@ -154,7 +154,7 @@ def _exit_words(code: int) -> str:
     return f"was killed by signal {signal}" if signal else f"exited with status {code}"
 
 
-def _json(data: bytes | None) -> dict:
+def json_object(data: bytes | None) -> dict:
     """A JSON object, or {} for a missing or (being rewritten) unreadable file."""
     try:
         value = json.loads(data) if data else {}

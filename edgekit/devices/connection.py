@@ -92,6 +92,16 @@ class Connection:
             raise EdgekitError(f"device {self.device!r}: remote command failed (exit {status}): {detail[0]}")
         return result
 
+    def forward(self, port: int) -> paramiko.Channel:
+        """A socket-like channel to the device's own 127.0.0.1:``port`` (direct-tcpip: no port has to be
+        open on the device besides SSH's)."""
+        try:
+            return _direct_tcpip(self.transport, ("127.0.0.1", port), self.timeouts.connect)
+        except paramiko.ChannelException as exc:
+            raise EdgekitError(f"device {self.device!r}: nothing answers on its 127.0.0.1:{port} ({exc})") from None
+        except TRANSIENT as exc:
+            raise self._trouble(f"cannot open a channel to 127.0.0.1:{port}", exc) from None
+
     def put(self, local: Path, remote: str):
         """Upload to a temporary name next to ``remote`` and rename it into place."""
         partial = f"{remote}.part-{secrets.token_hex(4)}"
@@ -196,9 +206,7 @@ class Connection:
     def _tunnel(self, client, hop, following) -> paramiko.Channel:
         """A direct-tcpip channel from ``hop`` to the next host: the socket of the next hop."""
         try:
-            return client.get_transport().open_channel(
-                "direct-tcpip", (following.hostname, following.port), ("127.0.0.1", 0),
-                timeout=self.timeouts.connect)
+            return _direct_tcpip(client.get_transport(), (following.hostname, following.port), self.timeouts.connect)
         except TRANSIENT as exc:
             raise self._trouble(f"jump host {hop} cannot reach {following}", exc) from None
 
@@ -217,6 +225,11 @@ class Connection:
     def _trouble(self, what, exc) -> ConnectionTrouble:
         reason = str(exc) or type(exc).__name__
         return ConnectionTrouble(f"device {self.device!r}: {what} ({self.target}): {reason}")
+
+
+def _direct_tcpip(transport: paramiko.Transport, address: tuple, timeout: float) -> paramiko.Channel:
+    """A TCP connection to ``address`` made by the SSH server, as a channel of ``transport``."""
+    return transport.open_channel("direct-tcpip", address, ("127.0.0.1", 0), timeout=timeout)
 
 
 def quote(*words) -> str:

@@ -52,8 +52,8 @@ class RemoteRun:
         self.session, self.run_dir, self.python = session, run_dir, python
         self.pid = None
 
-    def start(self):
-        agent = quote(*self.python, "-m", "device_agents", "run", SPEC_FILE)
+    def start(self, agent_args=("run", SPEC_FILE)):
+        agent = quote(*self.python, "-m", "device_agents", *agent_args)
         wrapper = (f"{agent} </dev/null >{LOG_FILE} 2>&1; code=$?; "
                    f"echo \"edgekit: agent exit status $code\" >>{LOG_FILE}; "
                    f"echo $code >{EXIT_FILE}.part && mv {EXIT_FILE}.part {EXIT_FILE}")
@@ -61,6 +61,15 @@ class RemoteRun:
                    f"setsid sh -c {quote(wrapper)} </dev/null >/dev/null 2>&1 & echo $!")
         # not retried: a command lost on the wire may have started the agent already
         self.pid = int(self.session.conn.run(command).stdout.split()[-1])
+
+    def stop(self, grace: float):
+        """SIGTERM to the agent and its wrapper (the process group ``setsid`` made), SIGKILL to what is
+        left after ``grace`` seconds; one remote command that returns once the group is gone."""
+        group, ticks = f"-{self.pid}", int(grace * 10)
+        script = (f"kill -TERM -- {group} 2>/dev/null; i=0; "
+                  f"while kill -0 -- {group} 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; "
+                  f"kill -KILL -- {group} 2>/dev/null; true")
+        self.session.call(lambda c: c.run(script, timeout=grace + c.timeouts.command))
 
     def exit_code(self) -> int | None:
         text = self.read(EXIT_FILE)

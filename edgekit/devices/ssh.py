@@ -6,6 +6,7 @@ import secrets
 import shlex
 from pathlib import Path
 
+from device_agents.queries import QueryClient
 from edgekit.devices.agent_run import (KEY_FILE, SPEC_FILE, RunResult, collect, default_dest, encode_key,
                                        existing_files, parse_check_output, prepare_spec, watch)
 from edgekit.devices.connection import Connection, Timeouts, quote
@@ -13,6 +14,7 @@ from edgekit.devices.deploy import agent_files, remove_dir, stage
 from edgekit.devices.hostkeys import HostKeyStore
 from edgekit.devices.inventory import DeviceConfig
 from edgekit.devices.probe import PROBE_SCRIPT, PythonFacts, parse_probe, require_runtime
+from edgekit.devices.query_server import STOP_GRACE_S, new_query_key, serve_queries_args, wait_listening
 from edgekit.devices.remote_run import RECONNECT_DELAYS, RemoteRun, Session
 from edgekit.devices.sshconfig import resolve_target
 from edgekit.errors import EdgekitError
@@ -47,16 +49,21 @@ class SshDevice:
         """Send the agent, files, spec and key into a fresh run directory; nothing is left on failure."""
         files = existing_files(self.name, files)
         spec = prepare_spec(self.name, spec, files)
-        key = encode_key(run_key) if spec.get("cloud") else None
+        private = {SPEC_FILE: json.dumps(spec, indent=2).encode()}
+        if spec.get("cloud"):
+            private[KEY_FILE] = encode_key(run_key)
+        return self._stage_run(session, files, private, spec["artifact"]["format"], spec["run_id"])
+
+    def _stage_run(self, session: Session, files: dict, private: dict, fmt: str, prefix: str) -> RemoteRun:
+        """The agent, ``files`` and the ``private`` ones (name -> bytes, mode 0600) in a fresh run
+        directory on a device that can run ``fmt``; nothing is left on failure."""
         conn = session.conn
         facts = self.probe(conn)
-        require_runtime(self.name, facts, spec["artifact"]["format"])
-        run_name = f"{spec['run_id']}-{secrets.token_hex(4)}"
-        run_dir = stage(conn, facts, agent_files() | files, run_name)
+        require_runtime(self.name, facts, fmt)
+        run_dir = stage(conn, facts, agent_files() | files, f"{prefix}-{secrets.token_hex(4)}")
         try:
-            conn.write_private(f"{run_dir}/{SPEC_FILE}", json.dumps(spec, indent=2).encode())
-            if key is not None:
-                conn.write_private(f"{run_dir}/{KEY_FILE}", key)
+            for name, data in private.items():
+                conn.write_private(f"{run_dir}/{name}", data)
         except BaseException:
             remove_dir(conn, run_dir)
             raise
@@ -80,6 +87,31 @@ class SshDevice:
         finally:
             session.close()
 
+    @contextlib.contextmanager
+    def serve_queries(self, artifact: dict, path, threads: int = 1):
+        """A ``QueryClient`` connected to ``serve-queries``, started detached on the device with the artifact
+        file ``path`` deployed like a run's, listening on the device's loopback and reached through the SSH
+        connection; the server is stopped and its run directory removed when the block ends."""
+        name = f"model.{artifact['format']}"
+        files = existing_files(self.name, {name: path})
+        key = new_query_key()
+        session = Session(self.connect, self.reconnect_delays)
+        try:
+            server = self._stage_run(session, files, {KEY_FILE: encode_key(key)}, artifact["format"], "queries")
+            try:
+                server.start(serve_queries_args(artifact, name, threads))
+                port = wait_listening(self.name, server, self.poll_interval)
+                with QueryClient("127.0.0.1", port, key, connect=lambda: session.call(lambda c: c.forward(port))) \
+                        as client:
+                    yield client
+            except BaseException:
+                with contextlib.suppress(EdgekitError):  # the first error is the one to report
+                    _stop_and_remove(session, server)
+                raise
+            _stop_and_remove(session, server)
+        finally:
+            session.close()
+
     def check(self) -> dict:
         """``python -m device_agents check`` on the device, with the probe's facts."""
         with self.connect() as conn:
@@ -91,3 +123,9 @@ class SshDevice:
             finally:
                 remove_dir(conn, run_dir)
         return parse_check_output(self.name, result.exit_status, result.stdout, result.stderr) | facts.summary()
+
+
+def _stop_and_remove(session: Session, server: RemoteRun):
+    if server.pid is not None:
+        server.stop(STOP_GRACE_S)
+    session.call(lambda c: remove_dir(c, server.run_dir))
