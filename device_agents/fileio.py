@@ -13,17 +13,22 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="wb", perms=None):
-    """Yield a file object whose contents replace ``path`` only if the block ends without error."""
+def staged_path(path, perms=None):
+    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds.
+
+    For writers that want a file name (converters, savers); ``atomic_write`` wraps it for file
+    objects. The staged file is fsynced before the rename and the directory after it.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + ".", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + ".",
+                               suffix=os.path.splitext(path)[1], dir=directory)
     try:
         if perms is not None:
             os.fchmod(fd, perms)
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
+        os.close(fd)
+        yield tmp
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -31,6 +36,14 @@ def atomic_write(path, mode="wb", perms=None):
             os.unlink(tmp)
         raise
     fsync_dir(directory)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb", perms=None):
+    """Yield a file object whose contents replace ``path`` only if the block ends without error."""
+    with staged_path(path, perms) as tmp:
+        with open(tmp, mode) as handle:
+            yield handle
 
 
 def fsync_dir(directory):

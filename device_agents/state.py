@@ -6,11 +6,8 @@ Every path is read under a configurable sysfs root so fixture trees exercise the
 import os
 import platform
 import re
-import shutil
-import subprocess
 
-from .power.base import read_text, sorted_glob, under
-from .power.pi5 import run_vcgencmd
+from .power.base import read_text, run_tool, sorted_glob, under
 
 THROTTLE_FLAGS = ("under-voltage", "frequency capped", "throttled", "soft temperature limit")
 
@@ -22,24 +19,13 @@ def _text(root, path):
         return None
 
 
-def _command(argv, timeout=5.0):
-    if shutil.which(argv[0]) is None:
-        return None
-    try:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
 def platform_info(root="/"):
     """Board model (Pi device tree, Jetson release and power mode) and the OS."""
     tegra = _text(root, "/etc/nv_tegra_release")
     return {
         "model": _text(root, "/proc/device-tree/model"),
         "nv_tegra_release": tegra.splitlines()[0] if tegra else None,
-        "nvpmodel": _command(["nvpmodel", "-q"]) if tegra else None,
+        "nvpmodel": (run_tool("nvpmodel", "-q") or "").strip() or None if tegra else None,
         "machine": platform.machine(),
         "system": platform.system(),
         "release": platform.release(),
@@ -89,7 +75,7 @@ def decode_throttled(value):
 
 def throttling(vcgencmd="vcgencmd"):
     """Decoded Pi throttling flags, or None where vcgencmd is absent."""
-    text = run_vcgencmd(vcgencmd, "get_throttled")
+    text = run_tool(vcgencmd, "get_throttled")
     match = re.search(r"throttled=(0x[0-9a-fA-F]+)", text or "")
     return decode_throttled(int(match.group(1), 16)) if match else None
 

@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"edgekit.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"edgekit.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"edgekit.commands.{name}").register(subparsers)
     return parser
 
 

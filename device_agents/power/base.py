@@ -2,6 +2,9 @@
 
 import glob
 import os
+import shlex
+import shutil
+import subprocess
 
 
 class Probe(object):
@@ -94,3 +97,16 @@ def open_value(path):
         return value
     except (OSError, ValueError):
         return None
+
+
+def run_tool(command, *args, timeout=5.0):
+    """Output of ``command args`` (``command`` may hold several words); None if it cannot run or fails."""
+    argv = shlex.split(command) + list(args)
+    if not argv or shutil.which(argv[0]) is None:
+        return None
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              universal_newlines=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None

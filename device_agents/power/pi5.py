@@ -7,11 +7,8 @@ boundaries are reported: the raw sum of the rails and the published estimate of 
 """
 
 import re
-import shlex
-import shutil
-import subprocess
 
-from .base import Probe
+from .base import Probe, run_tool
 
 LINE = re.compile(r"^\s*(\S+)_([AV])\s+(?:current|volt)\(\d+\)=([-+0-9.eE]+)[AV]\s*$")
 SUM_RAIL = "PMIC_SUM"
@@ -30,19 +27,6 @@ def parse_pmic_adc(text):
     return dict((rail, (volts[rail], currents[rail])) for rail in currents if rail in volts)
 
 
-def run_vcgencmd(command, *args, timeout=5.0):
-    """Output of ``command args``; ``command`` may hold several words. None if it cannot run."""
-    argv = shlex.split(command) + list(args)
-    if not argv or shutil.which(argv[0]) is None:
-        return None
-    try:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              universal_newlines=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 class Pi5PmicProbe(Probe):
     name = "pi5-pmic"
     max_hz = 40.0  # one read takes about 23 ms
@@ -56,7 +40,7 @@ class Pi5PmicProbe(Probe):
         Probe.__init__(self, list(rails) + [SUM_RAIL, CORRECTED_RAIL], boundaries, CORRECTED_RAIL)
 
     def read(self):
-        text = run_vcgencmd(self.vcgencmd, "pmic_read_adc")
+        text = run_tool(self.vcgencmd, "pmic_read_adc")
         if text is None:
             raise OSError("{} pmic_read_adc failed".format(self.vcgencmd))
         pairs = parse_pmic_adc(text)
@@ -68,6 +52,6 @@ class Pi5PmicProbe(Probe):
 
     @classmethod
     def find(cls, root, vcgencmd="vcgencmd"):
-        text = run_vcgencmd(vcgencmd, "pmic_read_adc")
+        text = run_tool(vcgencmd, "pmic_read_adc")
         pairs = parse_pmic_adc(text) if text else {}
         return cls(vcgencmd, sorted(pairs)) if pairs else None

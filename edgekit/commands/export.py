@@ -37,9 +37,15 @@ def run(args) -> int:
     from edgekit.export import export_split
     from edgekit.export.table import header, result_row
 
-    print(header(), flush=True)
+    rows = []
+
+    def report(result):
+        if not rows:  # the header waits for the first row, so that bad input prints only its error
+            print(header(), flush=True)
+        rows.append(result)
+        print(result_row(result), flush=True)
+
     export_split(args.model, args.dataset, args.split, args.format, args.precision, args.out,
-                 seed=args.seed, checkpoint=args.checkpoint,
-                 report=lambda result: print(result_row(result), flush=True))
+                 seed=args.seed, checkpoint=args.checkpoint, report=report)
     print(f"manifest: {args.out}/manifest.json")
     return 0

@@ -23,7 +23,7 @@ from edgekit.export import manifest as manifests
 from edgekit.export.artifacts import FORMATS, PRECISIONS, ArtifactSpec, parse_choices, parse_splits, plan
 from edgekit.export.parity import Reference, interface_problems, measure, shortfalls
 from edgekit.export.runtimes import open_runner
-from edgekit.export.staging import staged_path
+from device_agents.fileio import staged_path
 from edgekit.export.tools import EXPORTER_VERSION, require_tflite, tool_versions
 from edgekit.models import create_model, model_info
 from edgekit.split import split_model
@@ -69,14 +69,14 @@ def export_split(model_name, dataset, splits, formats, precisions, out_dir, seed
     splits = parse_splits(splits)
     formats = parse_choices("format", formats, FORMATS)
     precisions = parse_choices("precision", precisions, PRECISIONS)
-    if "tflite" in formats:
-        require_tflite()
     ckpt = _given_checkpoint(checkpoint, model_name, dataset)
     dataset = dataset or (ckpt.dataset if ckpt else info.default_dataset)
     data = load_dataset(dataset)
     untrained = create_model(model_name, data.info)
     for split in splits:
         split_model(untrained, split, data.info.shape)
+    if "tflite" in formats:
+        require_tflite()
     out = _writable_dir(out_dir)
     manifests.read_manifest(out)  # a damaged manifest is refused before any work
     if ckpt is None:
@@ -171,7 +171,8 @@ class _Job:
         final = self.out / spec.file
         started = time.perf_counter()
         try:
-            with staged_path(final) as staged:
+            with staged_path(final) as staged_name:
+                staged = Path(staged_name)
                 self.convert(spec, parts, reference, staged)
                 entry = self.check(spec, staged, reference, made_from)
         except _Rejected as rejected:

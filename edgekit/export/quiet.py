@@ -3,6 +3,8 @@
 import contextlib
 import io
 import logging
+import os
+import sys
 import warnings
 
 
@@ -20,3 +22,18 @@ def quiet(*loggers: str):
     finally:
         for logger, level in saved:
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what C++ libraries write straight to file descriptor 2 (absl's start-up lines)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -4,10 +4,11 @@ An artifact's manifest entry records the versions of the tools that made and che
 of any of them (or of ``EXPORTER_VERSION``) makes the next export convert it again.
 """
 
+import os
 from importlib import import_module, metadata
 
 from edgekit.errors import EdgekitError
-from edgekit.export.quiet import quiet
+from edgekit.export.quiet import quiet, quiet_native_stderr
 
 # Bump when the conversion, quantisation or parity procedure changes.
 EXPORTER_VERSION = "1"
@@ -36,7 +37,9 @@ def require_tflite() -> None:
     """Fail early, in one line, when the optional TFLite tools are not importable."""
     for module in _TFLITE_MODULES:
         try:
-            with quiet("torch", "torchao"):  # their import narrates optional kernels it cannot load
+            # TensorFlow's C++ logging: warnings and errors only (a user's own setting wins)
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+            with quiet("torch", "torchao"), quiet_native_stderr():  # imports narrate optional kernels
                 import_module(module)
         except ImportError:
             raise EdgekitError(f"format 'tflite' needs {module.split('.')[0]}, which is not installed; "
