@@ -74,6 +74,28 @@ def _sensor_options(parser):
                         help="Raspberry Pi vcgencmd command, may hold several words (default: vcgencmd)")
 
 
+RUN_SPEC_HELP = """run spec fields (relative paths are relative to the spec file):
+  run_id        32 hex characters naming the run
+  artifact      {path, sha256, format: onnx|tflite, input: {name, shape, dtype},
+                 output: {name, shape, dtype, layout}}; the sha256 is checked before loading
+  inputs        {path, sha256 (optional)}: float32 [N, C, H, W] .npy (never unpickled)
+  threads       runtime threads                      warmup       untimed inferences first
+  repetitions   timed passes over the inputs (features are sent from the first)
+  defence       {kind: none} | {kind: gaussian, sigma, seed} | {kind: laplace, b, seed}
+                | {kind: dropout, rate, seed}: applied to each feature before it leaves
+  power         {probe: one of the probe names below, hz, window (inferences per
+                 energy window, 0: automatic), baseline_s, sysfs_root, vcgencmd}
+  cloud         null (features saved to output_dir/features.npy) or {host, port, key_file};
+                the key file holds the run key in hex and must be readable by its owner only
+  output_dir    where state.json, report.json and records.csv are written
+
+probes: """ + ", ".join(PROBE_NAMES) + """
+
+example:
+  python -m device_agents run runs/1a2b/spec.json && cat runs/1a2b/out/report.json
+"""
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m device_agents",
@@ -85,8 +107,9 @@ def build_parser():
     run = commands.add_parser("run", help="run a spec: writes state.json, report.json, records.csv, "
                               "features.npy (or streams features) into its output_dir",
                               description="Exit status 0 ok, 1 run failed (see report.json), "
-                                          "2 spec unreadable or without output_dir.")
-    run.add_argument("spec", metavar="SPEC.json", help="run spec (see docs/interfaces.md)")
+                                          "2 spec unreadable or without output_dir.",
+                              epilog=RUN_SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("spec", metavar="SPEC.json", help="run spec (JSON; its fields are below)")
     run.set_defaults(handler=run_handler)
 
     probe = commands.add_parser("probe", help="detect power sensors and print S seconds of readings as JSON")

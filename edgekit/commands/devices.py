@@ -1,22 +1,38 @@
 """``edgekit devices list | check NAME | trust NAME``: the inventory and what each board can do."""
 
+import argparse
+
 from edgekit.devices.inventory import LOCAL
+
+EXAMPLES = """examples:
+  edgekit devices list                          # the inventory and each device's last check
+  edgekit devices trust pi5                     # show pi5's host key fingerprint and record it (first use)
+  edgekit devices check pi5                     # platform, Python, runtimes, probes, disk, throttling
+  edgekit devices --inventory lab.toml check jetson --trust-new
+
+The inventory is a TOML file with one [devices.NAME] table per board (host, port, user, key_file,
+platform, python, runtime, workdir); Host aliases from ~/.ssh/config are honoured. The `local`
+device (the agent as a process of this machine) always exists.
+"""
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("devices", help="list, check and trust the boards in the inventory")
+    parser = subparsers.add_parser(
+        "devices", help="list, check and trust the boards in the inventory",
+        description="The lab's boards: list them, record a host key on first use, and check what each can run.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inventory", metavar="TOML",
                         help="device inventory (default: $EDGEKIT_DEVICES or ~/.config/edgekit/devices.toml)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the devices with the state and time of their last check")
     listing.set_defaults(func=list_devices)
     check = actions.add_parser("check", help="run the agent's check on a device and say what to fix")
-    check.add_argument("name", nargs="?", default=LOCAL)
+    check.add_argument("name", nargs="?", default=LOCAL, help="device name in the inventory (default: local)")
     check.add_argument("--trust-new", action="store_true",
                        help="accept and record the host key if the device is not known yet (never a changed key)")
     check.set_defaults(func=check_device)
     trust = actions.add_parser("trust", help="record a device's host key in edgekit's known_hosts (first use)")
-    trust.add_argument("name")
+    trust.add_argument("name", help="device name in the inventory")
     trust.set_defaults(func=trust_device)
 
 

@@ -9,7 +9,7 @@ key_file = "~/.ssh/id_ed25519"
 platform = "rpi5"           # a hint shown in ``edgekit devices list``
 python = "python3"          # the interpreter that runs the agent (3.8+)
 runtime = "tflite"          # the preferred artifact format: onnx or tflite
-workdir = "~/edgekit"       # blobs/ and runs/ live here
+workdir = "~/.edgekit"      # blobs/ and runs/ live here
 ```
 
 A ``local`` device (the agent as a subprocess of this machine) always exists and is the default;
