@@ -113,3 +113,31 @@ def test_help_has_examples(command, capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and f"edgekit {command}" in out
+
+
+def test_query_free_shadow_does_not_start_from_the_targets_initial_weights(isolated):
+    """The target is initialised under the experiment's seed; a "same" shadow drawn from that seed
+    would begin as the target's own initial weights and leak them into the attack."""
+    import torch
+
+    from edgekit.experiment.checks import build_attack
+    from edgekit.models import create_model, model_info
+    from edgekit.split import split_model
+
+    experiment = load_experiment(write_experiment(isolated, TINY.replace(
+        'kind = "whitebox"', 'kind = "queryfree"\nshadow = "same"', 1)))
+    info = model_info(experiment.model).shape_info()
+    torch.manual_seed(experiment.seed)  # as edgekit.train initialises the target
+    target_init = split_model(create_model(experiment.model, info), "conv1", info.shape)
+    attack = build_attack(experiment.attacks[0], experiment, "attacks[0]", target_init, info.shape)
+    shadow = attack.settings["shadow_factory"]()
+    assert not torch.equal(shadow.conv1.weight, target_init.device.conv1.weight)
+
+
+@pytest.mark.parametrize("kind, split, preset", [("whitebox", "ReLU2", "mnist-ReLU2"),
+                                                 ("blackbox", "conv1", "mnist-conv1"),
+                                                 ("queryfree", "pool1", "default")])
+def test_each_attack_gets_the_preset_tuned_for_its_split(kind, split, preset):
+    from edgekit.experiment.checks import preset_for
+
+    assert preset_for(kind, "mnist-subset", split) == preset

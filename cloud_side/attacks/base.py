@@ -134,6 +134,13 @@ def list_attacks() -> list[str]:
     return sorted(_ATTACKS)
 
 
+def list_presets(name: str) -> list[str]:
+    """The preset names of attack ``name``."""
+    if name not in _ATTACKS:
+        raise AttackError(f"unknown attack {name!r}; attacks: {', '.join(list_attacks())}")
+    return sorted(_ATTACKS[name].presets)
+
+
 def make_attack(name: str, **settings) -> Attack:
     """``make_attack("whitebox", preset="mnist-ReLU2", seed=0, iterations=100)``."""
     if name not in _ATTACKS:

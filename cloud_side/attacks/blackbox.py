@@ -62,7 +62,8 @@ class BlackBoxAttack(Attack):
             return (self._decoder(inputs[index]) - targets[index]).pow(2).mean()
 
         train_epochs(self._decoder, pixel_loss, len(images), epochs=self.settings["epochs"], lr=self.settings["lr"],
-                     batch_size=self.settings["batch_size"], lr_halve_every=self.settings["lr_halve_every"],
+                     batch_size=self.settings["batch_size"], lr_schedule=self.settings["lr_schedule"],
+                     lr_halve_every=self.settings["lr_halve_every"],
                      seed=self.seed)
         self._decoder.requires_grad_(False)
         return features.shape[1:]

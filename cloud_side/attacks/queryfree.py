@@ -47,6 +47,7 @@ class QueryFreeAttack(Attack):
 
         train_epochs(self._shadow, task_loss, len(images), epochs=self.settings["shadow_epochs"],
                      lr=self.settings["shadow_lr"], batch_size=self.settings["shadow_batch_size"],
+                     lr_schedule=self.settings["shadow_lr_schedule"],
                      lr_halve_every=self.settings["shadow_lr_halve_every"], seed=self.seed)
         self._shadow.requires_grad_(False)
         return feature_shape

@@ -4,5 +4,6 @@ from rich.console import Console
 
 
 def console() -> Console:
-    probe = Console()
-    return probe if probe.is_terminal else Console(width=160)
+    """Log lines carry their time, not the source line that printed them."""
+    probe = Console(log_path=False)
+    return probe if probe.is_terminal else Console(width=160, log_path=False)

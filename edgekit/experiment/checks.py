@@ -58,24 +58,23 @@ def build_attack(attack, experiment: Experiment, where: str, parts, input_shape)
     if attack.kind not in list_attacks():
         raise EdgekitError(f"{where}.kind: {attack.kind!r} is not installed; installed: {', '.join(list_attacks())}")
     settings = attack.settings()
-    if attack.kind == "whitebox" and "preset" not in settings:
-        settings["preset"] = whitebox_preset(experiment.dataset, parts.split.name)
+    settings.setdefault("preset", preset_for(attack.kind, experiment.dataset, parts.split.name))
     if attack.kind == "queryfree":
         settings["shadow_factory"] = shadow_factory(attack.shadow, parts.device, input_shape, parts.feature_shape,
-                                                    experiment.seed)
+                                                    experiment.attack_seed)
     try:
-        return make_attack(attack.kind, seed=experiment.seed, **settings)
+        return make_attack(attack.kind, seed=experiment.attack_seed, **settings)
     except AttackError as exc:
         raise EdgekitError(f"{where}: {exc}") from None
 
 
-def whitebox_preset(dataset: str, split: str | None) -> str:
-    """The white-box preset tuned for this dataset family and split, else ``default``."""
-    from cloud_side.attacks.presets import WHITEBOX_PRESETS
+def preset_for(kind: str, dataset: str, split: str | None) -> str:
+    """The attack's preset tuned for this dataset family and split (``mnist-ReLU2``), else ``default``."""
+    from cloud_side.attacks import list_presets
 
     family = "cifar" if dataset.startswith("cifar") else "mnist" if "mnist" in dataset else dataset
     name = f"{family}-{split}"
-    return name if name in WHITEBOX_PRESETS else "default"
+    return name if name in list_presets(kind) else "default"
 
 
 def _named(where: str, source: str, function, *args):

@@ -210,6 +210,12 @@ class Experiment(_Strict):
     train: TrainSettings = TrainSettings()
     collector: CollectorSettings = CollectorSettings()
 
+    @property
+    def attack_seed(self) -> int:
+        """The adversary's seed. Never the training seed: a re-initialised "same" shadow seeded like
+        the target would start from the target's own initial weights and leak them."""
+        return self.seed + 1
+
     @field_validator("name")
     @classmethod
     def _folder_name(cls, name):

@@ -119,6 +119,7 @@ class Sweep:
         """Manifest entries of ``split``'s device parts by (format, precision); failures by the same key."""
         from edgekit.errors import EdgekitError
         from edgekit.export import export_split
+        from edgekit.export.table import result_row
 
         self.progress.step(f"{split}: exporting {', '.join(self.experiment.formats)} "
                            f"{', '.join(self.experiment.precisions)}")
@@ -127,7 +128,8 @@ class Sweep:
         try:
             manifest = export_split(self.experiment.model, self.experiment.dataset, [split], self.experiment.formats,
                                     self.experiment.precisions, out, seed=self.experiment.seed,
-                                    checkpoint=self.checkpoint.key)
+                                    checkpoint=self.checkpoint.key,
+                                    report=lambda result: self.progress.log(result_row(result)))
         except EdgekitError as exc:
             from edgekit.export.manifest import read_manifest
 
