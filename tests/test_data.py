@@ -122,8 +122,10 @@ def test_missing_files_say_where_they_were_looked_for_and_how_to_get_them(tmp_pa
 
 def test_fashion_mnist_from_the_debian_package():
     debian = Path("/usr/share/datasets/fashion-mnist")
-    if not debian.is_dir() and os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "dataset-fashion-mnist"], check=False)
+    if not debian.is_dir() and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, check=False)
+        subprocess.run(["apt-get", "install", "-y", "dataset-fashion-mnist"], capture_output=True, timeout=600,
+                       check=False)
     if not debian.is_dir():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{debian} is missing: apt-get install dataset-fashion-mnist")
