@@ -92,8 +92,12 @@ class Sweep:
         self.progress.step(f"training {self.experiment.model} on {self.experiment.dataset}")
         train = self.experiment.train
         recipe = replace(recipe_for(self.experiment.model, self.experiment.dataset), **train.recipe_overrides())
-        return train_model(self.experiment.model, self.experiment.dataset, recipe=recipe,
-                           seed=self.experiment.seed, limit=train.limit, progress=False)
+        checkpoint = train_model(self.experiment.model, self.experiment.dataset, recipe=recipe,
+                                 seed=self.experiment.seed, limit=train.limit, progress=False)
+        self.progress.log(f"{self.experiment.model} on {self.experiment.dataset}: held-out accuracy "
+                          f"{checkpoint.accuracy:.2%} ({'cached' if checkpoint.cached else 'trained'} checkpoint "
+                          f"{checkpoint.key})")
+        return checkpoint
 
     def _run_pending(self, pending: list[AgentRun], done: set[str]) -> None:
         from cloud_side.collector import CollectorThread
