@@ -3,8 +3,9 @@
 Order: verify and load the artifact and the shard, open the feature sink, start the power sampler,
 record the device state, measure the idle baseline, warm up, then ``repetitions`` timed passes.
 Only the runtime call sits between the two monotonic_ns stamps; the defence and the sink come
-after it. Any error ends the run with report status "failed", state "failed", exit status 1, and
-no half-written file (everything is written atomically; records and features only on success).
+after it. A defence other than none is timed apart, on the same clock, around its own call. Any
+error ends the run with report status "failed", state "failed", exit status 1, and no half-written
+file (everything is written atomically; records and features only on success).
 """
 
 import csv
@@ -70,7 +71,8 @@ class AgentRun(object):
         self.output_dir = output_dir
         self.report = {"status": "running", "error": None, "spec": raw_spec, "warnings": [],
                        "versions": info.versions(), "affinity": info.affinity(),
-                       "clock": "time.monotonic_ns; only the runtime call is timed"}
+                       "clock": "time.monotonic_ns; latency: the runtime call only; "
+                                "defence_statistics: the defence call only"}
         self.done, self.total = 0, 0
         self.sampler = None
         self.sink = None
@@ -145,7 +147,7 @@ class AgentRun(object):
         window, window_choice = choose_window(median_ms, hz or 1.0, power["window"])
 
         self.set_state("running")
-        records = self.timed_passes(runner, shard, spec, window)
+        records, defence_ms = self.timed_passes(runner, shard, spec, window)
 
         self.set_state("finishing")
         self.report["sink"] = self.sink.close(timeout=60.0)
@@ -165,6 +167,7 @@ class AgentRun(object):
         _, rss_peak = info.memory_mb()
         self.report.update({
             "statistics": latency_stats(records["latency_ms"], first_ms, warmup_ms),
+            "defence_statistics": None if defence_ms is None else latency_stats(defence_ms, None, []),
             "energy": energy,
             "device_state": {"platform": platform_state, "before": before, "after": after},
             "rss_mb": {"start": rss_start, "after_model_load": rss_loaded, "peak_during_run": rss_peak,
@@ -187,8 +190,13 @@ class AgentRun(object):
         return latencies[0], latencies[1:]
 
     def timed_passes(self, runner, shard, spec, window):
-        """One RECORD row per timed inference; features of the first pass go to the sink."""
+        """(one RECORD row per timed inference, ms of each defence call or None without a defence).
+
+        Features of the first pass go to the sink, defended; an undefended run does nothing else
+        between runtime calls.
+        """
         records = np.zeros(self.total, dtype=RECORD)
+        defence_ms = None if spec.defence.kind == "none" else np.zeros(len(shard))
         next_state = time.monotonic() + STATE_EVERY_S
         k = 0
         for repetition in range(spec.repetitions):
@@ -199,13 +207,18 @@ class AgentRun(object):
                 end = time.monotonic_ns()
                 records[k] = (k, image, repetition, start, end, (end - start) / 1e6, k // window)
                 if repetition == 0:
-                    self.sink.put(image, apply_defence(spec.defence, y[0], image), start, end)
+                    feature = y[0]
+                    if defence_ms is not None:
+                        before = time.monotonic_ns()
+                        feature = apply_defence(spec.defence, feature, image)
+                        defence_ms[image] = (time.monotonic_ns() - before) / 1e6
+                    self.sink.put(image, feature, start, end)
                 k += 1
                 self.done = k
                 if time.monotonic() >= next_state:
                     self.set_state("running")
                     next_state = time.monotonic() + STATE_EVERY_S
-        return records
+        return records, defence_ms
 
 
 def write_records(path, records):

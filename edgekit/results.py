@@ -57,6 +57,9 @@ SUMMARY = CONFIGURATION_COLUMNS + (
     Column("latency_ms_p50", "float64", "median inference latency, milliseconds"),
     Column("latency_ms_p95", "float64", "95th percentile inference latency, milliseconds"),
     Column("latency_ms_std", "float64", "standard deviation of the inference latency, milliseconds"),
+    Column("defence_ms_p50", "float64", "median wall time of the device applying the defence to one feature "
+                                        "(timed apart from the inference), milliseconds; NaN when no defence "
+                                        "ran on the device"),
     Column("energy_mj_per_inference", "float64", "energy of one inference above the idle baseline, "
                                                  "millijoules; NaN without a power probe"),
     Column("power_w_mean", "float64", "mean power while running, watts; NaN without a power probe"),

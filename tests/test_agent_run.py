@@ -63,6 +63,7 @@ def test_run_reports_latency_energy_records_and_features(models, tmp_path, fmt):
     assert stats["count"] == 24 and stats["warmup_count"] == 3 and stats["first_ms"] > 0
     assert stats["min_ms"] <= stats["p5_ms"] <= stats["p50_ms"] <= stats["p90_ms"] <= stats["p99_ms"] <= stats["max_ms"]
     assert report["versions"]["runtime"] == ("onnxruntime" if fmt == "onnx" else "ai-edge-litert")
+    assert report["defence_statistics"] is None  # no defence: nothing is timed between runtime calls
 
     with open(os.path.join(out, "records.csv")) as handle:
         rows = list(csv.DictReader(handle))
@@ -108,7 +109,7 @@ def test_run_reports_latency_energy_records_and_features(models, tmp_path, fmt):
 def test_defence_on_device_matches_the_cloud_simulation(models, tmp_path):
     shard = write_shard(str(tmp_path / "inputs.npy"), count=6)
     defence = {"kind": "dropout", "rate": 0.5, "seed": 7}
-    spec = write_spec(str(tmp_path), models["onnx"], "onnx", shard, defence=defence, repetitions=1)
+    spec = write_spec(str(tmp_path), models["onnx"], "onnx", shard, defence=defence, repetitions=2)
     done = run_agent("run", spec)
     assert done.returncode == 0, done.stderr
     features = np.load(str(tmp_path / "out" / "features.npy"))
@@ -116,7 +117,13 @@ def test_defence_on_device_matches_the_cloud_simulation(models, tmp_path):
     expected = np.stack([apply_defence(Defence.from_dict(defence), clean[i], i) for i in range(6)])
     np.testing.assert_array_equal(features, expected)
     assert not np.array_equal(features, clean)
-    assert read_json(str(tmp_path / "out" / "report.json"))["defence"] == defence
+    report = read_json(str(tmp_path / "out" / "report.json"))
+    assert report["defence"] == defence
+    # the defence runs once per image of the first repetition (the features sent), timed apart
+    stats = report["defence_statistics"]
+    assert stats["count"] == 6 and report["statistics"]["count"] == 12
+    assert stats["first_ms"] is None and stats["warmup_count"] == 0
+    assert 0 < stats["min_ms"] <= stats["p50_ms"] <= stats["max_ms"]
 
 
 def free_port():

@@ -3,6 +3,7 @@ sweep interrupted in the middle and one whose configurations fail, each resumed 
 configuration lost or repeated."""
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from edgekit import results
 from edgekit.cli import main
 from edgekit.experiment import sweep as sweep_module
+from edgekit.experiment.measure import summary_measurements
 from experiment_support import write_experiment
 
 pytestmark = pytest.mark.slow
@@ -65,6 +67,7 @@ def test_tiny_sweep_end_to_end(workspace):
     assert by_key.loc["local_conv1_onnx_fp32_none", "latency_ms_p50"] == \
         by_key.loc["local_conv1_onnx_fp32_dropout-0.5@simulated", "latency_ms_p50"]
     assert set(by_key["defence_applied"]) == {"none", "simulated"}
+    assert summary["defence_ms_p50"].isna().all()  # no defence ran on the device
 
     inferences = pd.read_parquet(run / "inferences.parquet")
     assert len(inferences) == 4 * 8 and inferences["latency_ms"].gt(0).all()
@@ -77,6 +80,12 @@ def test_tiny_sweep_end_to_end(workspace):
     recons = results.read_reconstructions(run, "local_conv1_onnx_fp32_none")
     assert recons["whitebox"].shape == (3, 1, 28, 28)
     assert np.load(run / "inputs.npy").shape == (8, 1, 28, 28)
+
+
+def test_summary_takes_the_device_defence_median_from_the_agent_report():
+    report = {"statistics": {"p50_ms": 0.02}, "defence_statistics": {"count": 8, "p50_ms": 0.004}}
+    assert summary_measurements(report)["defence_ms_p50"] == 0.004
+    assert math.isnan(summary_measurements({**report, "defence_statistics": None})["defence_ms_p50"])
 
 
 def test_interrupted_sweep_resumes_without_losing_or_repeating(workspace, monkeypatch):

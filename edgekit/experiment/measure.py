@@ -44,14 +44,16 @@ def _tensor(entry: dict) -> dict:
 
 
 def summary_measurements(report: dict) -> dict:
-    """Latency, energy and power columns of the summary from an agent's report.json."""
+    """Latency, defence, energy and power columns of the summary from an agent's report.json."""
     stats = report.get("statistics") or {}
+    defence_stats = report.get("defence_statistics") or {}
     energy = report.get("energy")
     probe = (report.get("probe") or {}).get("probe") or "none"
     return {
         "platform": platform_of(report),
         "latency_ms_mean": stats.get("mean_ms", NAN), "latency_ms_p50": stats.get("p50_ms", NAN),
         "latency_ms_p95": stats.get("p95_ms", NAN), "latency_ms_std": stats.get("std_ms", NAN),
+        "defence_ms_p50": defence_stats.get("p50_ms", NAN),
         "energy_mj_per_inference": _per_inference_mj(energy), "power_w_mean": _mean_power_w(energy),
         "power_probe": probe if energy else "none",
     }
