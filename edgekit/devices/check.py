@@ -92,7 +92,8 @@ def _power(check) -> Finding:
     elif platform.get("nv_tegra_release"):
         fix = "sudo chmod a+r /sys/bus/i2c/drivers/ina3221*/*/hwmon/hwmon*/* (or the iio:device0 files)"
     elif platform.get("machine") in ("x86_64", "AMD64"):
-        fix = "sudo chmod a+r /sys/class/powercap/intel-rapl/intel-rapl:*/energy_uj"
+        fix = ("sudo chmod a+r /sys/class/powercap/intel-rapl/intel-rapl:*/energy_uj "
+               "(VMs and containers usually expose no RAPL: then latency only)")
     else:
         fix = "attach an INA219/INA226 (hwmon ina2xx driver) or measure with a USB meter"
     return Finding(False, "power probes: none readable (latency only)", fix)
