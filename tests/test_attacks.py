@@ -6,6 +6,7 @@ import torch
 
 from cloud_side.attacks import AttackError, Knowledge, list_attacks, make_attack
 from cloud_side.attacks.decoders import decoder_for
+from cloud_side.attacks.queryfree import random_shift
 from cloud_side.attacks.whitebox import total_variation
 from cloud_side.metrics import score_images
 from edgekit.data import load_dataset
@@ -93,6 +94,22 @@ def test_blackbox_inverse_network_at_conv1(conv1, data, targets):
     np.testing.assert_array_equal(again.reconstruct(query(targets[0])), recon)
 
 
+def test_blackbox_ensemble_averages_deterministic_decoders(conv1, data, targets):
+    def query(images):
+        return device_features(conv1.device, images)
+
+    def reconstruct(decoders):
+        attack = make_attack("blackbox", query_source="train", epochs=1, decoders=decoders, seed=0)
+        attack.fit(Knowledge(query=query, aux_images=data.x_train[:500], input_shape=SHAPE))
+        return attack.reconstruct(query(targets[0]))
+
+    pair = reconstruct(2)
+    np.testing.assert_array_equal(reconstruct(2), pair)
+    assert not np.allclose(reconstruct(1), pair)
+    with pytest.raises(AttackError, match="decoders must be at least 1"):
+        make_attack("blackbox", decoders=0)
+
+
 def test_blackbox_noise_queries_need_no_aux_data_and_are_sent_in_batches(conv1, targets):
     sizes = []
 
@@ -118,6 +135,18 @@ def test_queryfree_shadow_beats_a_gray_image(lenet, conv1, data, targets):
     gray = score_images(targets[0], np.full_like(targets[0], 0.5))
     assert attacked["psnr_db"].mean() > gray["psnr_db"].mean() + 3
     assert attacked["ssim"].mean() > gray["ssim"].mean() + 0.1
+
+
+def test_random_shift_moves_each_image_by_whole_pixels():
+    dots = torch.zeros(50, 1, 7, 7)
+    dots[:, :, 3, 3] = 1.0
+    shifted = random_shift(dots, 2, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(random_shift(dots, 2, torch.Generator().manual_seed(0)), shifted)
+    assert torch.equal(shifted.sum((1, 2, 3)), torch.ones(50))  # the dot moved, nothing else appeared
+    positions = {tuple(spot[2:].tolist()) for spot in shifted.nonzero()}
+    assert positions <= {(row, col) for row in range(1, 6) for col in range(1, 6)} and len(positions) > 5
+    with pytest.raises(AttackError, match="shadow_shift must be at least 0"):
+        make_attack("queryfree", shadow_factory=torch.nn.Identity, shadow_shift=-1)
 
 
 @pytest.mark.parametrize("name, knowledge, missing", [

@@ -5,6 +5,8 @@ Query sources (the paper's three): ``"train"`` and ``"same-distribution"`` send 
 images of the same distribution); ``"noise"`` sends ``noise_queries`` Gaussian images drawn from
 ``seed``, N(noise_mean, noise_std²) per pixel in image space and not clipped: with MNIST's
 normalisation (mean 0.5, std 0.5) that is the paper's N(0, 1) in normalised space.
+``decoders`` > 1 trains that many decoders (initialisation and shuffling drawn one after another
+from ``seed``) and averages their reconstructions; 1 is the paper's single decoder.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class BlackBoxAttack(Attack):
         if self.settings["query_source"] not in QUERY_SOURCES:
             raise AttackError(f"blackbox: unknown query_source {self.settings['query_source']!r}; "
                               f"query sources: {', '.join(QUERY_SOURCES)}")
+        if self.settings["decoders"] < 1:
+            raise AttackError(f"blackbox: decoders must be at least 1, not {self.settings['decoders']}")
 
     def required_knowledge(self):
         return ("query",) if self.settings["query_source"] == "noise" else self.requires
@@ -55,19 +59,22 @@ class BlackBoxAttack(Attack):
     def _fit(self, knowledge: Knowledge):
         images = self._queries(knowledge)
         features = query_features(knowledge.query, images, self.settings["query_batch"])
-        self._decoder = decoder_for(features.shape[1:], self.input_shape)
+        self._decoders = [self._train_decoder(features, images, self.seed + k) for k in range(self.settings["decoders"])]
+        return features.shape[1:]
+
+    def _train_decoder(self, features: np.ndarray, images: np.ndarray, shuffle_seed: int):
+        decoder = decoder_for(features.shape[1:], self.input_shape)
         inputs, targets = torch.from_numpy(features), torch.from_numpy(images)
 
         def pixel_loss(index):
-            return (self._decoder(inputs[index]) - targets[index]).pow(2).mean()
+            return (decoder(inputs[index]) - targets[index]).pow(2).mean()
 
-        train_epochs(self._decoder, pixel_loss, len(images), epochs=self.settings["epochs"], lr=self.settings["lr"],
+        train_epochs(decoder, pixel_loss, len(images), epochs=self.settings["epochs"], lr=self.settings["lr"],
                      batch_size=self.settings["batch_size"], lr_schedule=self.settings["lr_schedule"],
-                     lr_halve_every=self.settings["lr_halve_every"],
-                     seed=self.seed)
-        self._decoder.requires_grad_(False)
-        return features.shape[1:]
+                     lr_halve_every=self.settings["lr_halve_every"], seed=shuffle_seed)
+        return decoder.requires_grad_(False)
 
     def _reconstruct(self, features):
         batch = self.settings["query_batch"]
-        return torch.cat([self._decoder(features[start:start + batch]) for start in range(0, len(features), batch)])
+        return torch.stack([torch.cat([decoder(features[start:start + batch]) for start in range(0, len(features), batch)])
+                            for decoder in self._decoders]).mean(0)
