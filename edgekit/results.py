@@ -126,13 +126,18 @@ def part_dir(run_dir, key: str) -> Path:
     return Path(run_dir) / PARTS / key
 
 
+PART_FILES = ("inferences.parquet", "attack_images.parquet", "reconstructions.npz", "device_report.json")
+
+
 def write_part(run_dir, key: str, summary: pd.DataFrame, inferences: pd.DataFrame | None = None,
                attack_images: pd.DataFrame | None = None, reconstructions: dict | None = None,
                device_report: dict | None = None) -> None:
     """Record one finished (or failed) configuration; ``summary.parquet`` last, as its ledger entry."""
     folder = part_dir(run_dir, key)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "summary.parquet").unlink(missing_ok=True)
+    (folder / "summary.parquet").unlink(missing_ok=True)  # first: the part is not done until rewritten
+    for leftover in PART_FILES:  # an earlier attempt's files must not pass for this attempt's
+        (folder / leftover).unlink(missing_ok=True)
     for table, frame in (("inferences", inferences), ("attack_images", attack_images)):
         if frame is not None:
             write_parquet(folder / f"{table}.parquet", conform(table, frame))

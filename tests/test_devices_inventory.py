@@ -83,3 +83,13 @@ def test_list_shows_the_inventory_and_last_check(edgekit_home, capsys):
     assert main(["devices", "--inventory", str(path), "list"]) == 0
     out = capsys.readouterr().out
     assert "pi@pi5" in out and "rpi5" in out and "tflite" in out and "never" in out
+
+
+def test_an_inventory_named_but_missing_is_refused(edgekit_home, monkeypatch, capsys):
+    missing = edgekit_home / "lab-devics.toml"
+    assert main(["devices", "--inventory", str(missing), "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(missing) in err and "does not exist" in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("EDGEKIT_DEVICES", str(missing))
+    with pytest.raises(EdgekitError, match="does not exist"):
+        load_inventory()

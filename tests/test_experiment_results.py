@@ -79,3 +79,17 @@ def test_readme_documents_every_column():
     assert "`run`" in text
     from cloud_side.metrics import CONVENTION
     assert CONVENTION in text
+
+
+def test_a_retried_configuration_keeps_nothing_of_the_earlier_attempt(tmp_path):
+    run = synthetic_run(tmp_path / "s" / "r", rows=ROWS[:1])
+    key = ROWS[0]["configuration"]
+    summary = results.load(run).drop(columns="run")
+    inferences = pd.DataFrame({"configuration": [key] * 2, "index": [0, 1], "repetition": [0, 0],
+                               "latency_ms": [0.1, 0.2]})
+    results.write_part(run, key, summary, inferences=inferences)
+    assert len(results.load(run, table="inferences")) == 2
+    # the retry fails before measuring anything: its part is a failed summary alone
+    results.write_part(run, key, summary.assign(status="failed"))
+    assert results.load(run, table="inferences").empty
+    assert not (results.part_dir(run, key) / "reconstructions.npz").exists()

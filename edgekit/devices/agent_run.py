@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from device_agents.protocol import check_key
 from edgekit.errors import EdgekitError
 from edgekit.paths import cache_dir
 
@@ -76,9 +77,10 @@ def prepare_spec(device: str, spec: dict, files: dict) -> dict:
 
 def encode_key(run_key: bytes) -> bytes:
     """The key file's content: the run key as hex."""
-    if not isinstance(run_key, bytes) or len(run_key) < 16:
-        raise EdgekitError("the run key must be at least 16 random bytes (secrets.token_bytes(32))")
-    return run_key.hex().encode()
+    try:
+        return check_key(run_key).hex().encode()
+    except ValueError as exc:
+        raise EdgekitError(f"{exc} (use secrets.token_bytes(32))") from None
 
 
 def watch(run: AgentRun, progress: Callable | None, poll_interval: float) -> tuple[int | None, dict]:

@@ -16,6 +16,7 @@ A ``local`` device (the agent as a subprocess of this machine) always exists and
 a ``[devices.local]`` table may set its ``python``, ``runtime`` and ``workdir``.
 """
 
+import os
 import sys
 import tempfile
 import tomllib
@@ -67,8 +68,13 @@ class Inventory(dict):
 
 
 def load_inventory(path=None) -> Inventory:
-    """Read and validate the inventory; a missing file leaves only the local device."""
+    """Read and validate the inventory. Only the default file may be missing (then only the local
+    device exists); a file named by ``path`` or ``$EDGEKIT_DEVICES`` must exist."""
+    named = path or os.environ.get("EDGEKIT_DEVICES")
     path = inventory_path(path)
+    if named and not path.is_file():
+        raise EdgekitError(f"device inventory {os.fspath(path)!r} does not exist; name an inventory TOML file "
+                           "or leave it out for the default (~/.config/edgekit/devices.toml)")
     inventory = Inventory()
     inventory.path = path
     tables = _read_toml(path).get("devices", {}) if path.exists() else {}

@@ -61,7 +61,8 @@ class LocalRun:
     def fetch(self, name: str, dest: Path) -> bool:
         if not (self.run_dir / name).is_file():
             return False
-        shutil.copyfile(self.run_dir / name, dest)
+        with open(self.run_dir / name, "rb") as source, atomic_write(dest) as handle:
+            shutil.copyfileobj(source, handle)
         return True
 
 

@@ -77,13 +77,10 @@ class SshDevice:
             try:
                 run.start()
                 code, state = watch(run, progress, self.poll_interval)
-            except BaseException:
-                with contextlib.suppress(EdgekitError):  # the first error is the one to report
+                return collect(self.name, run, code, state, Path(dest or default_dest(self.name, spec["run_id"])))
+            finally:  # the run directory holds the run key: never left behind
+                with contextlib.suppress(EdgekitError):  # an error already raised is the one to report
                     session.call(lambda c: remove_dir(c, run.run_dir))
-                raise
-            result = collect(self.name, run, code, state, Path(dest or default_dest(self.name, spec["run_id"])))
-            session.call(lambda c: remove_dir(c, run.run_dir))
-            return result
         finally:
             session.close()
 
