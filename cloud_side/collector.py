@@ -39,6 +39,7 @@ class _Run:
     store: RunStore
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sealed: asyncio.Event = field(default_factory=asyncio.Event)
+    writers: set = field(default_factory=set)  # its connections past the handshake
 
 
 class _Refusal(NamedTuple):
@@ -68,16 +69,28 @@ class Collector:
     def register_run(self, run_id, key, expect):
         """Accept frames for ``run_id`` authenticated with ``key``; ``expect``: dtype, shape, layout, count.
 
-        Registering a run already on disk (after a restart) resumes it where it stopped.
+        Registering a run already on disk (after a restart) resumes it where it stopped; registering
+        one again while a device streams it raises RuntimeError.
         """
         expectation = Expectation.from_dict(expect)
         old = self._runs.get(run_id)
         if old is not None:
-            old.store.close()
+            if old.writers:
+                raise RuntimeError(f"run {run_id} is streaming: it cannot be registered again now")
+            old.store.close()  # no connection, so no store call in flight
         run = _Run(run_id, check_key(key), RunStore(self.store_dir, run_id, expectation))
         if run.store.sealed:
             run.sealed.set()
         self._runs[run_id] = run
+
+    async def forget_run(self, run_id):
+        """Drop the run: close its connections and its store (its files stay); unknown from now on."""
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return
+        await self._disconnect(list(run.writers))
+        async with run.lock:
+            run.store.close()
 
     async def start(self):
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -88,14 +101,19 @@ class Collector:
         """Stop listening, drop every connection and close the run files."""
         if self._server is not None:
             self._server.close()
-            for writer in list(self._connections):
-                writer.close()  # its handler sees the end of the stream and returns
-            await asyncio.gather(*self._connections.values(), return_exceptions=True)
+            await self._disconnect(list(self._connections))
             await self._server.wait_closed()
             self._server = None
         for run in self._runs.values():
             async with run.lock:
                 run.store.close()
+
+    async def _disconnect(self, writers):
+        """Close these connections and wait until their handlers have returned."""
+        handlers = [self._connections[writer] for writer in writers]
+        for writer in writers:
+            writer.close()  # its handler sees the end of the stream and returns
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     async def wait_sealed(self, run_id, timeout):
         """True once the run is sealed, False if ``timeout`` seconds pass first."""
@@ -116,8 +134,12 @@ class Collector:
             writer.close()
             return
         self._connections[writer] = asyncio.current_task()
+        run = None
         try:
             run, session = await asyncio.wait_for(self._handshake(reader, writer), self.handshake_timeout)
+            if self._runs.get(run.run_id) is not run:  # forgotten or registered again meanwhile
+                raise ProtocolError("unknown-run", f"run {run.run_id} was dropped during the handshake")
+            run.writers.add(writer)
             await self._receive(run, session, reader, writer)
         except asyncio.TimeoutError:
             self._reject("timeout", peer, "no handshake or no frame in time")
@@ -127,6 +149,8 @@ class Collector:
             log.info("%s disconnected", peer)
         finally:
             self._connections.pop(writer, None)
+            if run is not None:
+                run.writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -327,6 +351,9 @@ class CollectorThread:
         async def register():
             self.collector.register_run(run_id, key, expect)
         self._call(register())
+
+    def forget_run(self, run_id):
+        self._call(self.collector.forget_run(run_id))
 
     def wait_sealed(self, run_id, timeout):
         return self._call(self.collector.wait_sealed(run_id, timeout))

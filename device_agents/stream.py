@@ -63,11 +63,14 @@ class _Outbox:
         self._spill_unsynced = 0  # the newest of the pending records, not fsynced yet
         self._spill_new = False  # created, its directory entry not fsynced yet
         self._spill_files = 0
+        self._closed = False
         self.spilled = 0
         self.cond = threading.Condition()
 
     def push(self, item):
         with self.cond:
+            if self._closed:
+                return
             if self._spill_pending == 0 and len(self._memory) < self._max:
                 self._memory.append(item)
             else:
@@ -109,8 +112,10 @@ class _Outbox:
                 self.spilled += count
 
     def pop(self):
-        """The oldest frame, or None if there is none (or the oldest is spilled but not yet synced)."""
+        """The oldest frame, or None if there is none, the oldest is spilled but not yet synced, or closed."""
         with self.cond:
+            if self._closed:
+                return None
             if self._memory:
                 return self._memory.popleft()
             if self._spill_pending == self._spill_unsynced:
@@ -136,6 +141,12 @@ class _Outbox:
             os.unlink(self._spill_path)
             self._spill_writer = self._spill_reader = self._spill_path = None
             self._spill_pending = self._spill_unsynced = 0
+
+    def close(self):
+        """Refuse every later push and pop, and delete the spill file (the frames are abandoned)."""
+        with self.cond:
+            self._closed = True
+            self.discard_spill()
 
 
 class FeatureStreamer:
@@ -207,7 +218,7 @@ class FeatureStreamer:
         self._thread.join(timeout)
         if self._thread.is_alive():
             self.abort()
-        self._outbox.discard_spill()
+        self._outbox.close()
         stats = dict(self._stats, spilled=self._outbox.spilled)
         if not self._done:
             reason = self._fatal or "not sealed within {}s, {} frames unacknowledged (last error: {})".format(
@@ -223,7 +234,7 @@ class FeatureStreamer:
         self._closing = self._abort = True
         self._wake()
         self._thread.join(self._connect_timeout + 1.0)
-        self._outbox.discard_spill()
+        self._outbox.close()  # the thread may still be sending (up to io_timeout): it gets nothing more
 
     def _wake(self):
         with self._outbox.cond:
@@ -238,7 +249,7 @@ class FeatureStreamer:
             try:
                 sock, session, welcome, recv_exact = self._connect()
             except (OSError, wire.ProtocolError) as err:
-                self._failed(err)
+                self._failed(err, authenticated=False)
                 self._sleep(delay)
                 delay = min(delay * 2, self._backoff[1])
                 continue
@@ -249,13 +260,20 @@ class FeatureStreamer:
             try:
                 self._pump(sock, session, welcome, recv_exact)
             except (OSError, wire.ProtocolError) as err:
-                self._failed(err)
+                self._failed(err, authenticated=True)
             finally:
                 sock.close()
 
-    def _failed(self, err):
+    def _failed(self, err, authenticated):
+        """Note why the connection failed; give up for good only when retrying can never succeed.
+
+        An ERROR on the session comes from the collector itself and is final. A REJECT during the
+        handshake is not authenticated and may be transient (a restarted collector that has not
+        registered the run again yet answers ``unknown-run``): only ``bad-auth`` is final.
+        """
         self._last_error = "{}: {}".format(type(err).__name__, err)
-        if isinstance(err, wire.ProtocolError) and err.reason == "refused":
+        if isinstance(err, wire.ProtocolError) and err.reason == "refused" and (
+                authenticated or err.detail == "bad-auth"):
             self._fatal = "the collector refused the stream: {}".format(err.detail)
 
     def _sleep(self, seconds):

@@ -305,3 +305,41 @@ def test_frames_that_arrive_together_share_one_fsync_and_one_ack(collector, monk
     assert sum(groups) == 20 and len(groups) < 20
     assert len(acks) == len(groups)  # in order, each group is acknowledged by one ACK
     sock.close()
+
+
+def test_a_run_cannot_be_registered_again_while_a_device_streams_it(collector):
+    run_id = new_run_id()
+    collector.register_run(run_id, KEY, meta(3))
+    sock, session, _, recv_exact = connect(collector.port, run_id=run_id)
+    sock.sendall(data_frame(session, run_id, 0))
+    wire.read_frame(recv_exact, session)
+    with pytest.raises(RuntimeError, match="streaming"):
+        collector.register_run(run_id, KEY, meta(3))
+    sock.sendall(data_frame(session, run_id, 1))  # the run's store is still open
+    assert wire.decode_ack(wire.read_frame(recv_exact, session)).contiguous == 2
+    sock.close()
+
+    def registered():
+        try:
+            collector.register_run(run_id, KEY, meta(3))
+        except RuntimeError:
+            return False
+        return True
+
+    wait_for(registered)  # once the device is gone, registering again resumes the run
+    assert connect(collector.port, run_id=run_id)[2].next_seq == 2
+
+
+def test_a_forgotten_run_is_disconnected_and_unknown_and_its_files_stay(collector, tmp_path):
+    run_id = new_run_id()
+    collector.register_run(run_id, KEY, meta(3))
+    sock, session, _, recv_exact = connect(collector.port, run_id=run_id)
+    sock.sendall(data_frame(session, run_id, 0))
+    wire.read_frame(recv_exact, session)
+    collector.forget_run(run_id)
+    assert closed_by_peer(sock)
+    with pytest.raises(wire.ProtocolError, match="refused"):
+        connect(collector.port, run_id=run_id)
+    wait_for(lambda: collector.rejections["unknown-run"] == 1)
+    assert log_records(str(tmp_path / "store"), run_id) == 1
+    collector.forget_run(run_id)  # forgetting it again does nothing

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cloud_side.collector import CollectorThread
 from edgekit import results
 from edgekit.cli import main
 from edgekit.experiment import sweep as sweep_module
@@ -144,6 +145,32 @@ def test_failed_configurations_are_recorded_and_redone_on_resume(workspace, monk
     assert main(["run", str(experiment), "--output", "out", "--resume", str(run)]) == 0
     summary = results.load(run)
     assert sorted(summary["configuration"]) == sorted(CONFIGURATIONS) and (summary["status"] == "ok").all()
+
+
+def test_runs_whose_features_never_arrive_fail_and_leave_nothing_behind(workspace, monkeypatch):
+    experiment = write_experiment(workspace)
+    register, forget = CollectorThread.register_run, CollectorThread.forget_run
+    registered, forgotten = [], []
+
+    def register_relu2_miscounted(self, run_id, key, expect):
+        registered.append(run_id)
+        if expect["shape"] == [16, 8, 8]:  # ReLU2's feature: the agent's END is refused
+            expect = dict(expect, count=expect["count"] + 1)
+        register(self, run_id, key, expect)
+
+    def record_forget(self, run_id):
+        forgotten.append(run_id)
+        forget(self, run_id)
+
+    monkeypatch.setattr(CollectorThread, "register_run", register_relu2_miscounted)
+    monkeypatch.setattr(CollectorThread, "forget_run", record_forget)
+    assert main(["run", str(experiment), "--output", "out"]) == 1
+    run = only_run(workspace / "out")
+    summary = results.load(run)
+    assert set(summary.loc[summary["status"] == "failed", "split"]) == {"ReLU2"}
+    assert (summary.loc[summary["split"] == "conv1", "status"] == "ok").all()
+    assert len(registered) == 2 and sorted(forgotten) == sorted(registered)  # one agent run per split
+    assert list((run / "features").iterdir()) == []  # no sealed run, no .partial left
 
 
 def test_resume_refuses_a_run_of_another_experiment(workspace, capsys):

@@ -13,7 +13,7 @@ from cloud_side.collector import CollectorThread, read_run
 from device_agents import protocol as wire
 from device_agents.errors import AgentError
 from device_agents.fileio import sha256_file
-from device_agents.stream import FeatureStreamer
+from device_agents.stream import FeatureStreamer, _Item, _Outbox
 
 from wire_support import (
     KEY, CuttingProxy, export_tiny_onnx, feature, free_port, log_records, meta, new_run_id, wait_for, write_key_file,
@@ -102,6 +102,30 @@ def test_refused_stream_fails_close_with_the_reason(tmp_path):
         with pytest.raises(AgentError, match="bad-auth") as err:
             streamer.close(timeout=60)
     assert err.value.stats["acked"] == 0
+
+
+def test_a_collector_that_does_not_know_the_run_yet_is_retried(tmp_path):
+    store, run_id, count = str(tmp_path / "store"), new_run_id(), 5
+    with CollectorThread(store) as collector:  # restarted, the run not registered again yet
+        streamer = FeatureStreamer("127.0.0.1", collector.port, KEY, run_id, meta(count), str(tmp_path / "spill"),
+                                   backoff_max=0.1)
+        _put(streamer, range(count))
+        wait_for(lambda: collector.rejections["unknown-run"] >= 2)
+        collector.register_run(run_id, KEY, meta(count))
+        stats = streamer.close(timeout=60)
+    assert stats["acked"] == count
+    _expect_intact(store, run_id, count)
+
+
+def test_a_closed_outbox_gives_the_sender_nothing_more(tmp_path):
+    outbox = _Outbox(1, str(tmp_path), "run", wake_at=1)
+    for seq in range(3):  # one in memory, two spilled
+        outbox.push(_Item(seq, 0, 0, b"x"))
+    outbox.sync()
+    outbox.close()  # abort(), while the sender may still be sending
+    outbox.push(_Item(3, 0, 0, b"x"))
+    assert outbox.pop() is None
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_close_times_out_when_the_cloud_never_appears(tmp_path):

@@ -191,17 +191,20 @@ class Sweep:
         from cloud_side.collector import read_features
 
         outcome.report = result.report or {}
-        if result.status != "done":
-            outcome.error = result.error or f"agent run failed: {result.log_tail[-300:]}"
-            return
         try:
+            if result.status != "done":
+                outcome.error = result.error or f"agent run failed: {result.log_tail[-300:]}"
+                return
             self.collector.wait_sealed(run_id, SEAL_TIMEOUT_S)
             outcome.features = read_features(str(self.store), run_id)
         except Exception as exc:  # the features never arrived whole: the configuration fails, the sweep goes on
             outcome.error = f"features of run {run_id} not received: {exc}"
             return
+        finally:  # the features are in memory (or never will be): the collector and the store let the run go
+            self.collector.forget_run(run_id)
+            for directory in (run_id, f"{run_id}.partial"):
+                shutil.rmtree(self.store / directory, ignore_errors=True)
         outcome.inferences = inference_rows(result.records_path, outcome.report)
-        shutil.rmtree(self.store / run_id, ignore_errors=True)
 
     def _record(self, configuration: Configuration, outcome: Outcome) -> None:
         self.progress.step(f"{configuration.key}: accuracy and attacks")
