@@ -53,6 +53,7 @@ class Sweep:
     inventory: object = None
     console: object = None  # rich Console for the progress display
     stage_seconds: Counter = field(default_factory=Counter)
+    checkpoint: object = None  # edgekit.train.Checkpoint, once trained or reused (None: nothing was pending)
 
     @contextlib.contextmanager
     def _stage(self, name: str):
@@ -287,14 +288,12 @@ def run_experiment(path, resume=None, inventory=None, output=None, console=None)
         write_manifest(run_dir, experiment, str(path), status="interrupted",
                        stage_seconds=dict(sweep.stage_seconds), device_reports=device_reports(run_dir))
         raise
-    checkpoint = getattr(sweep, "checkpoint", None)
-    if checkpoint is not None:
-        write_manifest(run_dir, experiment, str(path), checkpoint={"key": checkpoint.key,
-                                                                   "accuracy": checkpoint.accuracy})
     failed = int((summary["status"] != "ok").sum())
+    trained = {} if sweep.checkpoint is None else {
+        "checkpoint": {"key": sweep.checkpoint.key, "accuracy": sweep.checkpoint.accuracy}}
     write_manifest(run_dir, experiment, str(path), status="finished" if not failed else "finished with failures",
                    finished_at=now(), stage_seconds=dict(sweep.stage_seconds),
-                   device_reports=device_reports(run_dir))
+                   device_reports=device_reports(run_dir), **trained)
     return run_dir
 
 
