@@ -4,7 +4,6 @@ on real ONNX and TFLite files, checked against the runtimes called directly."""
 import csv
 import glob
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from agent_support import (RUN_ID, board, export_models, read_json, run_agent, vcgencmd_for,
                            write_shard, write_spec)
 from device_agents.defences import Defence, apply_defence
+from sshd import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -124,12 +124,6 @@ def test_defence_on_device_matches_the_cloud_simulation(models, tmp_path):
     assert stats["count"] == 6 and report["statistics"]["count"] == 12
     assert stats["first_ms"] is None and stats["warmup_count"] == 0
     assert 0 < stats["min_ms"] <= stats["p50_ms"] <= stats["max_ms"]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_key(path, mode):

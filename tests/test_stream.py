@@ -16,8 +16,9 @@ from device_agents.fileio import sha256_file
 from device_agents.stream import FeatureStreamer, _Item, _Outbox
 
 from wire_support import (
-    KEY, CuttingProxy, export_tiny_onnx, feature, free_port, log_records, meta, new_run_id, wait_for, write_key_file,
+    KEY, CuttingProxy, export_tiny_onnx, feature, log_records, meta, new_run_id, wait_for, write_key_file,
 )
+from sshd import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -36,12 +36,6 @@ def wait_for(predicate, timeout=20.0):
         time.sleep(0.01)
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def log_records(store_dir, run_id, shape=SHAPE):
     """How many frame records a run's log holds (sealed or not): each frame must be written once."""
     for name in (run_id, run_id + ".partial"):
