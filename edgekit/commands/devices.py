@@ -2,8 +2,6 @@
 
 import argparse
 
-from edgekit.devices.inventory import LOCAL
-
 EXAMPLES = """examples:
   edgekit devices list                          # the inventory and each device's last check
   edgekit devices trust pi5                     # show pi5's host key fingerprint and record it (first use)
@@ -27,7 +25,7 @@ def register(subparsers):
     listing = actions.add_parser("list", help="the devices with the state and time of their last check")
     listing.set_defaults(func=list_devices)
     check = actions.add_parser("check", help="run the agent's check on a device and say what to fix")
-    check.add_argument("name", nargs="?", default=LOCAL, help="device name in the inventory (default: local)")
+    check.add_argument("name", nargs="?", help="device name in the inventory (default: local)")
     check.add_argument("--trust-new", action="store_true",
                        help="accept and record the host key if the device is not known yet (never a changed key)")
     check.set_defaults(func=check_device)
@@ -52,8 +50,9 @@ def list_devices(args) -> int:
 def check_device(args) -> int:
     from edgekit.devices import get_device, load_inventory
     from edgekit.devices.check import assess, save_check
+    from edgekit.devices.inventory import LOCAL
 
-    device = get_device(args.name, load_inventory(args.inventory), trust_new=args.trust_new)
+    device = get_device(args.name or LOCAL, load_inventory(args.inventory), trust_new=args.trust_new)
     check = device.check()
     findings = assess(check, device.config.runtime)
     record = save_check(device.name, check, findings)
