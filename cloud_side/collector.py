@@ -14,18 +14,18 @@ a frame may be no larger than its run's feature.
 import asyncio
 import contextlib
 import logging
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from device_agents.protocol import (
-    DATA, DEFAULT_MAX_PAYLOAD, END, MAX_HEADER, SERVICE_STREAM, ConnectionClosed, End, ProtocolError,
-    ServerHello, TensorFrame, check_key, decode_auth, decode_end, decode_tensor, encode_ack, encode_end_ack,
-    encode_error, encode_reject, read_frame_async,
+    DATA, DEFAULT_MAX_PAYLOAD, END, SERVICE_STREAM, ConnectionClosed, End, ProtocolError, TensorFrame,
+    check_key, decode_end, decode_tensor, encode_ack, encode_end_ack, encode_error, read_frame_async,
+    server_handshake_async,
 )
 
 from .feature_store import Expectation, RunStore, StoredRun, UnsealedRunError, read_features, read_run
+from .server_thread import ServerThread
 
 __all__ = ["Collector", "CollectorThread", "StoredRun", "UnsealedRunError", "read_features", "read_run"]
 
@@ -156,19 +156,11 @@ class Collector:
                 await writer.wait_closed()
 
     async def _handshake(self, reader, writer):
-        hello = ServerHello.new(SERVICE_STREAM)
-        writer.write(hello.frame())
-        try:
-            auth = decode_auth(await read_frame_async(reader, None, MAX_HEADER))
-            run = self._runs.get(auth.run_id)
-            if run is None:
-                raise ProtocolError("unknown-run", f"run {auth.run_id} is not registered")
-            session, welcome = hello.accept(auth, run.key, next_seq=run.store.contiguous)
-        except ProtocolError as err:
-            writer.write(encode_reject(err.reason))
-            raise
-        writer.write(welcome)
-        await writer.drain()
+        def lookup(run_id):
+            run = self._runs.get(run_id)
+            return None if run is None else (run.key, run.store.contiguous, run)
+
+        _, session, run = await server_handshake_async(reader, writer, SERVICE_STREAM, lookup)
         log.info("run %s connected from %s, next seq %d", run.run_id, writer.get_extra_info("peername"),
                  run.store.contiguous)
         return run, session
@@ -205,7 +197,7 @@ class Collector:
 
     def _check(self, run, frame):
         if frame.ftype == DATA:
-            return self._check_data(run, decode_tensor(frame, DATA))
+            return run.store.expect.check(run.run_id, decode_tensor(frame, DATA))
         if frame.ftype == END:
             return self._check_end(run, decode_end(frame))
         raise ProtocolError("unexpected-frame", f"frame type {frame.ftype} on a feature stream")
@@ -231,21 +223,6 @@ class Collector:
         finally:
             writer.write(b"".join(replies))
         await writer.drain()
-
-    @staticmethod
-    def _check_data(run, tensor):
-        expect = run.store.expect
-        if tensor.run_id != run.run_id:
-            raise ProtocolError("run-mismatch", f"frame for run {tensor.run_id} on run {run.run_id}'s session")
-        if tensor.dtype != expect.dtype:
-            raise ProtocolError("dtype-mismatch", f"{tensor.dtype}, run {run.run_id} expects {expect.dtype}")
-        if tensor.shape != expect.shape:
-            raise ProtocolError("shape-mismatch", f"{tensor.shape}, run {run.run_id} expects {expect.shape}")
-        if tensor.layout != expect.layout:
-            raise ProtocolError("layout-mismatch", f"{tensor.layout}, run {run.run_id} expects {expect.layout}")
-        if tensor.seq >= expect.count:
-            raise ProtocolError("seq-out-of-range", f"seq {tensor.seq} in a run of {expect.count} frames")
-        return tensor
 
     @staticmethod
     def _check_end(run, end):
@@ -291,75 +268,26 @@ class Collector:
         return encode_end_ack(session, run.run_id, expect.count, stored, sealed)
 
 
-class CollectorThread:
+class CollectorThread(ServerThread):
     """A Collector running its own event loop in a background thread, for synchronous callers.
 
     ``with CollectorThread(store_dir) as collector: collector.register_run(...); ...wait_sealed(...)``
     """
 
     def __init__(self, store_dir, host="127.0.0.1", port=0, **options):
-        self.collector = Collector(store_dir, host, port, **options)
-        self._loop = None
-        self._thread = None
+        super().__init__(Collector(store_dir, host, port, **options), name="edgekit-collector")
 
     @property
-    def port(self):
-        return self.collector.port
-
-    @property
-    def rejections(self):
-        return self.collector.rejections
-
-    def _call(self, coroutine, timeout=None):
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
-
-    def start(self):
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure = []
-
-        def serve():
-            asyncio.set_event_loop(self._loop)
-            try:
-                self._loop.run_until_complete(self.collector.start())
-            except BaseException as err:  # reported to the starting thread
-                failure.append(err)
-                ready.set()
-                return
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, name="edgekit-collector", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._loop.close()
-            raise failure[0]
-        return self
-
-    def stop(self):
-        if self._thread is None:
-            return
-        self._call(self.collector.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-        self._thread = None
+    def collector(self):
+        return self.server
 
     def register_run(self, run_id, key, expect):
         async def register():
             self.collector.register_run(run_id, key, expect)
-        self._call(register())
+        self.call(register())
 
     def forget_run(self, run_id):
-        self._call(self.collector.forget_run(run_id))
+        self.call(self.collector.forget_run(run_id))
 
     def wait_sealed(self, run_id, timeout):
-        return self._call(self.collector.wait_sealed(run_id, timeout))
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return self.call(self.collector.wait_sealed(run_id, timeout))

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from device_agents.fileio import atomic_write, fsync_dir, write_json
-from device_agents.protocol import DTYPES, LAYOUTS, MAX_NDIM, run_id_bytes
+from device_agents.protocol import DTYPES, LAYOUTS, MAX_NDIM, ProtocolError, run_id_bytes
 
 _RECORD = struct.Struct("<QQqqI")  # seq, payload length, start_ns, end_ns, crc32(payload)
 _INDEX_DTYPE = np.dtype([("offset", "<u8"), ("length", "<u8"), ("start_ns", "<i8"), ("end_ns", "<i8")])
@@ -64,6 +64,21 @@ class Expectation:
     @property
     def frame_bytes(self):
         return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    def check(self, run_id, tensor, seq_bound=True):
+        """``tensor`` (a decoded TensorFrame on run ``run_id``'s session) if it is one of the run's
+        frames (``seq_bound``: its seq below the count); ProtocolError naming what differs otherwise."""
+        if tensor.run_id != run_id:
+            raise ProtocolError("run-mismatch", f"frame for run {tensor.run_id} on run {run_id}'s session")
+        if tensor.dtype != self.dtype:
+            raise ProtocolError("dtype-mismatch", f"{tensor.dtype}, run {run_id} expects {self.dtype}")
+        if tensor.shape != self.shape:
+            raise ProtocolError("shape-mismatch", f"{tensor.shape}, run {run_id} expects {self.shape}")
+        if tensor.layout != self.layout:
+            raise ProtocolError("layout-mismatch", f"{tensor.layout}, run {run_id} expects {self.layout}")
+        if seq_bound and tensor.seq >= self.count:
+            raise ProtocolError("seq-out-of-range", f"seq {tensor.seq} in a run of {self.count} frames")
+        return tensor
 
 
 class RunStore:

@@ -37,12 +37,14 @@ MIN_KEY_SIZE = 16
 
 SERVICE_STREAM = 1
 SERVICE_QUERY = 2
+SERVICE_ONLINE = 3
 
 HELLO, AUTH, WELCOME, REJECT = 1, 2, 3, 4
 DATA, ACK, END, END_ACK = 16, 17, 18, 19
 QUERY, RESULT, ERROR = 32, 33, 34
-SESSION_TYPES = frozenset((DATA, ACK, END, END_ACK, QUERY, RESULT, ERROR))
-TENSOR_TYPES = frozenset((DATA, QUERY, RESULT))
+PING, PONG, INFER, ANSWER = 48, 49, 50, 51
+SESSION_TYPES = frozenset((DATA, ACK, END, END_ACK, QUERY, RESULT, ERROR, PING, PONG, INFER, ANSWER))
+TENSOR_TYPES = frozenset((DATA, QUERY, RESULT, INFER))
 TEXT_TYPES = frozenset((REJECT, ERROR))
 
 DTYPES = {"float32": 1, "float16": 2, "float64": 3, "uint8": 4, "int8": 5, "int32": 6, "int64": 7}
@@ -58,11 +60,13 @@ _TENSOR = struct.Struct("<16sQBBBx8Iqq")  # run id, seq, dtype, layout, ndim, sh
 _ACK = struct.Struct("<16sQQ")  # run id, acknowledged seq, count of contiguous frames from 0
 _END = struct.Struct("<16sQ")  # run id, total frame count
 _END_ACK = struct.Struct("<16sQQB")  # run id, count, frames stored, sealed
+_PING = struct.Struct("<16sQ")  # run id, seq (PONG echoes both)
+_ANSWER = struct.Struct("<16sQqQQ")  # run id, seq, top-1 class, cloud part ns, server ns (frame read -> answer)
 _COUNTER = struct.Struct("<Q")
 _FIXED_HEADERS = {
     HELLO: _HELLO.size, AUTH: _AUTH.size, WELCOME: _WELCOME.size, DATA: _TENSOR.size,
     QUERY: _TENSOR.size, RESULT: _TENSOR.size, ACK: _ACK.size, END: _END.size,
-    END_ACK: _END_ACK.size,
+    END_ACK: _END_ACK.size, PING: _PING.size, PONG: _PING.size, INFER: _TENSOR.size, ANSWER: _ANSWER.size,
 }
 _KNOWN_TYPES = frozenset(_FIXED_HEADERS) | TEXT_TYPES
 
@@ -125,6 +129,19 @@ class EndAck(NamedTuple):
     count: int
     stored: int
     sealed: bool
+
+
+class Ping(NamedTuple):
+    run_id: str
+    seq: int
+
+
+class Answer(NamedTuple):
+    run_id: str
+    seq: int
+    prediction: int
+    cloud_ns: int
+    server_ns: int
 
 
 class TensorFrame(NamedTuple):
@@ -429,6 +446,25 @@ def decode_end_ack(frame):
     return EndAck(raw_run.hex(), count, stored, bool(sealed))
 
 
+def encode_ping(session, ftype, run_id, seq):
+    """PING (client) or PONG (server, echoing the PING's run id and seq)."""
+    return session.seal(ftype, _PING.pack(run_id_bytes(run_id), seq))
+
+
+def decode_ping(frame, *ftypes):
+    raw_run, seq = _PING.unpack(expect(frame, *(ftypes or (PING, PONG))).header)
+    return Ping(raw_run.hex(), seq)
+
+
+def encode_answer(session, run_id, seq, prediction, cloud_ns, server_ns):
+    return session.seal(ANSWER, _ANSWER.pack(run_id_bytes(run_id), seq, prediction, cloud_ns, server_ns))
+
+
+def decode_answer(frame):
+    raw_run, seq, prediction, cloud_ns, server_ns = _ANSWER.unpack(expect(frame, ANSWER).header)
+    return Answer(raw_run.hex(), seq, prediction, cloud_ns, server_ns)
+
+
 def tensor_payload(array):
     """Contiguous little-endian bytes of ``array`` (whose dtype must be a protocol dtype)."""
     array = np.asarray(array)
@@ -538,3 +574,25 @@ def server_handshake(sock, service, key_for_run, next_seq=0, max_batch=0):
     sock.sendall(welcome)
     return session, auth, recv_exact
 
+
+async def server_handshake_async(reader, writer, service, lookup, max_batch=0):
+    """The server side on asyncio streams: HELLO, check AUTH, WELCOME (or REJECT and ProtocolError).
+
+    ``lookup(run_id)`` returns None for an unknown run, else ``(key, next_seq, context)``; returns
+    (Auth, session, context). The caller bounds the whole exchange with its handshake deadline.
+    """
+    hello = ServerHello.new(service)
+    writer.write(hello.frame())
+    try:
+        auth = decode_auth(await read_frame_async(reader, None, MAX_HEADER))
+        found = lookup(auth.run_id)
+        if found is None:
+            raise ProtocolError("unknown-run", "run {} is not registered".format(auth.run_id))
+        key, next_seq, context = found
+        session, welcome = hello.accept(auth, key, next_seq, max_batch)
+    except ProtocolError as err:
+        writer.write(encode_reject(err.reason))
+        raise
+    writer.write(welcome)
+    await writer.drain()
+    return auth, session, context

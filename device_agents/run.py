@@ -3,9 +3,11 @@
 Order: verify and load the artifact and the shard, open the feature sink, start the power sampler,
 record the device state, measure the idle baseline, warm up, then ``repetitions`` timed passes.
 Only the runtime call sits between the two monotonic_ns stamps; the defence and the sink come
-after it. A defence other than none is timed apart, on the same clock, around its own call. Any
-error ends the run with report status "failed", state "failed", exit status 1, and no half-written
-file (everything is written atomically; records and features only on success).
+after it. A defence other than none is timed apart, on the same clock, around its own call. When
+the spec has ``online``, the sink is closed (its stream must not share the link with what follows),
+the link to the cloud is measured (``linkprobe``) and the online phase runs (``online``), under the
+same power sampler. Any error ends the run with report status "failed", state "failed", exit status
+1, and no half-written file (everything is written atomically; records and features only on success).
 """
 
 import csv
@@ -22,9 +24,14 @@ from .defences import apply_defence
 from .energy import MIN_SAMPLES_PER_WINDOW, PowerMonitor, choose_window
 from .errors import AgentError
 from .fileio import atomic_write, write_json
+from .linkprobe import measure_link
+from .online import CLOCK as ONLINE_CLOCK
+from .online import OnlinePhase, open_link
+from .online import write_records as write_online_records
+from .protocol import ProtocolError, load_key_file
 from .power import Sampler, make_probe
 from .runtime import load_runner, verify_sha256
-from .sinks import open_sink
+from .sinks import check_reachable, open_sink
 from .spec import RunSpec, output_dir_of, read_spec_json
 from .state import platform_info, snapshot, state_warnings
 from .timing import latency_stats
@@ -129,6 +136,8 @@ class AgentRun(object):
         self.report["rails"] = list(probe.rails)
         self.report["boundary"] = self.report["probe"]["boundary"]
         self.sink = open_sink(spec, meta, self.output_dir)
+        if spec.online is not None:
+            check_reachable(spec.online["host"], spec.online["port"], what="cloud online service")
         platform_state = platform_info(power["sysfs_root"])
         before = snapshot(power["sysfs_root"], power["vcgencmd"])
 
@@ -150,19 +159,21 @@ class AgentRun(object):
         records, defence_ms = self.timed_passes(runner, shard, spec, window)
 
         self.set_state("finishing")
-        self.report["sink"] = self.sink.close(timeout=60.0)
+        self.report["sink"] = self.sink.close(timeout=60.0)  # before the link is measured: it shares the path
         self.sink = None
+        online = None
+        if spec.online is not None:
+            online = self.online_phase(spec, runner, shard, meta, hz)
         energy = None
         if monitor is not None:
-            monitor.wait_for_sample_after(int(records["end_ns"][-1]))
+            last = online["records"] if online is not None else records
+            monitor.wait_for_sample_after(int(last["end_ns"][-1]))
             self.sampler.stop()
-            energy = energy_report(monitor, records, window, window_choice, hz)
-            if energy["min_samples_per_window"] < MIN_SAMPLES_PER_WINDOW:
-                self.report["warnings"].append(
-                    "energy windows hold as few as {} power samples: figures are coarse{}".format(
-                        energy["min_samples_per_window"],
-                        "; the run has fewer inferences than one window ({}): add repetitions".format(window)
-                        if window > self.total else ""))
+            energy = self.energy(monitor, records, window, window_choice, hz, "")
+            if online is not None:
+                online["report"]["energy"] = self.energy(monitor, online["records"], online["window"],
+                                                         online["window_choice"], hz, "online ")
+        self.report["online"] = None if online is None else online["report"]
         after = snapshot(power["sysfs_root"], power["vcgencmd"])
         _, rss_peak = info.memory_mb()
         self.report.update({
@@ -175,6 +186,62 @@ class AgentRun(object):
         })
         self.report["warnings"].extend(state_warnings(before, after))
         write_records(os.path.join(self.output_dir, "records.csv"), records)
+        if online is not None:
+            write_online_records(os.path.join(self.output_dir, "online.csv"), online["records"])
+
+    def energy(self, monitor, records, window, window_choice, hz, phase):
+        """The energy report of ``records`` (timed or online inferences), with a warning if coarse."""
+        energy = energy_report(monitor, records, window, window_choice, hz)
+        if energy["min_samples_per_window"] < MIN_SAMPLES_PER_WINDOW:
+            self.report["warnings"].append(
+                "{}energy windows hold as few as {} power samples: figures are coarse{}".format(
+                    phase, energy["min_samples_per_window"],
+                    "; the run has fewer inferences than one window ({}): add repetitions".format(window)
+                    if window > len(records) else ""))
+        return energy
+
+    def online_phase(self, spec, runner, shard, meta, hz):
+        """Link measurements, then online inferences: {"report", "records", "window", "window_choice"}."""
+        online = spec.online
+        self.total += len(shard) * online["repetitions"]
+        self.set_state("online")
+        self._next_state = time.monotonic() + STATE_EVERY_S
+        try:
+            key = load_key_file(spec.cloud["key_file"])
+        except (OSError, ValueError) as error:
+            raise AgentError("run key: {}".format(error))
+        with open_link(online, key, spec.run_id, meta) as link:
+            feature_bytes = int(np.prod(meta["shape"])) * np.dtype(meta["dtype"]).itemsize
+            try:
+                link_report = measure_link(link, feature_bytes, online)
+            except (OSError, ProtocolError) as error:
+                raise AgentError("measuring the link to the cloud {}:{}: {}".format(
+                    online["host"], online["port"], error))
+            phase = OnlinePhase(link, runner, shard, spec.defence, self.count_done)
+            warmup_ms = phase.warm_up(online["warmup"])
+            median_ms = float(np.median(warmup_ms)) if warmup_ms else 1.0
+            window, window_choice = choose_window(median_ms, hz or 1.0, spec.power["window"])
+            records = phase.passes(online["repetitions"], window)
+        report = {
+            "cloud": {"host": online["host"], "port": online["port"]},
+            "settings": dict((k, online[k]) for k in ("warmup", "repetitions", "rtt_samples", "transfer_samples",
+                                                      "goodput_seconds", "goodput_max_bytes")),
+            "link": link_report,
+            "clock": ONLINE_CLOCK,
+            "statistics": latency_stats(records["e2e_ms"], None, warmup_ms),
+            "device_statistics": latency_stats(records["device_ms"], None, []),
+            "cloud_statistics": latency_stats(records["cloud_ms"], None, []),
+            "server_statistics": latency_stats(records["server_ms"], None, []),
+            "energy": None,
+        }
+        return {"report": report, "records": records, "window": window, "window_choice": window_choice}
+
+    def count_done(self):
+        """One more online inference done; the state file says so at most every STATE_EVERY_S."""
+        self.done += 1
+        if time.monotonic() >= self._next_state:
+            self.set_state("online")
+            self._next_state = time.monotonic() + STATE_EVERY_S
 
     def warm_up(self, runner, shard, count, output):
         """(first inference ms, warm-up latencies ms); checks the output against the spec."""

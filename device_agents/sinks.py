@@ -93,8 +93,8 @@ def open_sink(spec, meta, output_dir):
             spec.cloud["host"], spec.cloud["port"], error))
 
 
-def check_reachable(host, port, timeout=5.0):
-    """Fail before the run, not after it, when the collector does not accept connections.
+def check_reachable(host, port, timeout=5.0, what="cloud collector"):
+    """Fail before the run, not after it, when the collector (or ``what``) does not accept connections.
 
     The streamer itself retries forever (a collector may restart mid-run), so an unreachable one
     would otherwise surface only when ``close`` times out.
@@ -102,4 +102,4 @@ def check_reachable(host, port, timeout=5.0):
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as error:
-        raise AgentError("cloud collector {}:{} is unreachable: {}".format(host, port, error))
+        raise AgentError("{} {}:{} is unreachable: {}".format(what, host, port, error))

@@ -9,9 +9,12 @@ from .errors import AgentError
 
 FORMATS = ("onnx", "tflite")
 TOP_KEYS = ("run_id", "artifact", "inputs", "threads", "warmup", "repetitions", "defence", "power",
-            "cloud", "output_dir")
+            "cloud", "online", "output_dir")
 POWER_DEFAULTS = {"probe": "auto", "hz": 10.0, "window": 0, "baseline_s": 1.0, "sysfs_root": "/",
                   "vcgencmd": "vcgencmd"}
+# host None: the cloud's host; warmup / repetitions None: the timed loop's
+ONLINE_DEFAULTS = {"host": None, "port": None, "warmup": None, "repetitions": None, "rtt_samples": 30,
+                   "transfer_samples": 30, "goodput_seconds": 1.0, "goodput_max_bytes": 256 << 20}
 
 
 def read_spec_json(path):
@@ -99,6 +102,7 @@ class RunSpec(object):
             raise AgentError("run spec: defence: {}".format(error))
         self.power = self._power(raw.get("power") or {}, directory)
         self.cloud = self._cloud(raw.get("cloud"), directory)
+        self.online = self._online(raw.get("online"))
         output_dir = output_dir_of(raw, spec_path)
         _need(output_dir is not None, "output_dir must be a non-empty path")
         self.output_dir = output_dir
@@ -128,6 +132,32 @@ class RunSpec(object):
               and isinstance(raw.get("port"), int) and isinstance(raw.get("key_file"), str),
               "cloud must be null or an object with host, port, key_file")
         return {"host": raw["host"], "port": raw["port"], "key_file": os.path.join(directory, raw["key_file"])}
+
+
+    def _online(self, raw):
+        """The online phase's settings, or None (no phase) when the spec has no ``online``."""
+        if raw is None:
+            return None
+        _need(isinstance(raw, dict), "online must be null or an object with at least port")
+        unknown = sorted(set(raw) - set(ONLINE_DEFAULTS))
+        _need(not unknown, "online has unknown keys {}; accepted: {}", unknown, ", ".join(ONLINE_DEFAULTS))
+        _need(self.cloud is not None, "online needs cloud (its key_file authenticates the online service)")
+        online = dict(ONLINE_DEFAULTS, **raw)
+        online["host"] = self.cloud["host"] if online["host"] is None else online["host"]
+        _need(isinstance(online["host"], str) and online["host"], "online.host must be a host name or address")
+        _need(isinstance(online["port"], int) and not isinstance(online["port"], bool) and 0 < online["port"] < 65536,
+              "online.port must be an integer 1-65535, got {!r}", online["port"])
+        for key, default, minimum in (("warmup", self.warmup, 0), ("repetitions", self.repetitions, 1),
+                                      ("rtt_samples", None, 1), ("transfer_samples", None, 1),
+                                      ("goodput_max_bytes", None, 1)):
+            value = default if online[key] is None else online[key]
+            _need(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+                  "online.{} must be an integer >= {}, got {!r}", key, minimum, value)
+            online[key] = value
+        value = online["goodput_seconds"]
+        _need(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+              "online.goodput_seconds must be a number > 0, got {!r}", value)
+        return online
 
 
 def load_spec(path):

@@ -4,7 +4,8 @@ A run directory ``results/<experiment>/<run-id>/`` holds one folder per finished
 under ``parts/`` (its tables as Parquet, its reconstructions, its device report). The part's
 ``summary.parquet`` is written last, so its presence is the ledger entry that says the
 configuration is finished. ``combine`` joins the parts into the run's ``summary.parquet``,
-``inferences.parquet`` and ``attack_images.parquet``; ``load`` reads one run or many.
+``inferences.parquet``, ``attack_images.parquet`` and ``online_inferences.parquet``; ``load``
+reads one run or many.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from device_agents.fileio import atomic_write, write_json
 from edgekit.errors import EdgekitError
 
-TABLES = ("summary", "inferences", "attack_images")
+TABLES = ("summary", "inferences", "attack_images", "online_inferences")
 PARTS = "parts"
 MANIFEST = "manifest.json"
 
@@ -67,6 +68,24 @@ SUMMARY = CONFIGURATION_COLUMNS + (
                                     "none when the device has no readable probe"),
     Column("accuracy", "float64", "top-1 accuracy of the cloud part on the received (defended) features "
                                   "of the n_images private images, 0-1"),
+    Column("online_accuracy", "float64", "top-1 accuracy of the cloud's answers in the online phase (every "
+                                         "repetition), 0-1; equals accuracy for the same features"),
+    Column("e2e_ms_p50", "float64", "online phase: median time from image in to the cloud's prediction back "
+                                    "(device part, defence, upload, cloud part, answer), device clock, ms"),
+    Column("e2e_ms_p95", "float64", "online phase: 95th percentile end-to-end time, ms"),
+    Column("e2e_mj_per_inference", "float64", "online phase: energy per inference above the idle baseline "
+                                              "(compute, radio and waiting for the answer), mJ; NaN without a probe"),
+    Column("cloud_ms_p50", "float64", "median time of the cloud part (ONNX fp32 in onnxruntime on the "
+                                      "workstation) per online inference, timed where it runs, ms"),
+    Column("cloud_ms_p95", "float64", "95th percentile cloud part time, ms"),
+    Column("transfer_ms_p50", "float64", "median time to deliver one feature frame to the cloud and get its "
+                                         "ACK, device clock, ms"),
+    Column("transfer_ms_p95", "float64", "95th percentile transfer time, ms"),
+    Column("link_rtt_ms_p50", "float64", "median round trip of a minimal authenticated exchange (PING/PONG) "
+                                         "between the agent and the cloud, ms"),
+    Column("link_rtt_ms_p95", "float64", "95th percentile link round trip, ms"),
+    Column("link_upload_mbps", "float64", "measured upload goodput: feature bytes delivered per second by a "
+                                          "stream of feature-sized frames, Mbit/s (1e6 bits)"),
     Column("attack", "string", "attack label (whitebox, blackbox-QUERYSOURCE, queryfree-SHADOW or the "
                                "experiment's label); none when the experiment has no attacks"),
     Column("attack_kind", "string", "whitebox, blackbox or queryfree"),
@@ -90,6 +109,16 @@ INFERENCES = CONFIGURATION_COLUMNS + (
     Column("power_w", "float64", "mean power over this inference's window, watts; NaN without a probe"),
 )
 
+ONLINE_INFERENCES = CONFIGURATION_COLUMNS + (
+    Column("index", "Int64", "private image index (row of the input shard)"),
+    Column("repetition", "Int64", "online pass over the images, from 0"),
+    Column("device_ms", "float64", "the device part's runtime call, device clock, ms"),
+    Column("e2e_ms", "float64", "image in to the cloud's prediction back, device clock, ms"),
+    Column("cloud_ms", "float64", "the cloud part's runtime call for this feature, workstation clock, ms"),
+    Column("prediction", "Int64", "the cloud's top-1 class for this image (for a simulated defence: the "
+                                  "cloud part's class for the feature defended on the cloud side)"),
+)
+
 ATTACK_IMAGES = CONFIGURATION_COLUMNS + (
     Column("attack", "string", "attack label, as in the summary"),
     Column("index", "Int64", "private image index"),
@@ -98,7 +127,8 @@ ATTACK_IMAGES = CONFIGURATION_COLUMNS + (
     Column("ssim", "float64", "SSIM of this image's reconstruction, 0-1"),
 )
 
-SCHEMAS = {"summary": SUMMARY, "inferences": INFERENCES, "attack_images": ATTACK_IMAGES}
+SCHEMAS = {"summary": SUMMARY, "inferences": INFERENCES, "attack_images": ATTACK_IMAGES,
+           "online_inferences": ONLINE_INFERENCES}
 RUN_COLUMN = Column("run", "string", "the run: <experiment>/<run-id> (added by edgekit.results.load)")
 
 
@@ -126,19 +156,21 @@ def part_dir(run_dir, key: str) -> Path:
     return Path(run_dir) / PARTS / key
 
 
-PART_FILES = ("inferences.parquet", "attack_images.parquet", "reconstructions.npz", "device_report.json")
+PART_FILES = ("inferences.parquet", "attack_images.parquet", "online_inferences.parquet", "reconstructions.npz",
+              "device_report.json")
 
 
 def write_part(run_dir, key: str, summary: pd.DataFrame, inferences: pd.DataFrame | None = None,
                attack_images: pd.DataFrame | None = None, reconstructions: dict | None = None,
-               device_report: dict | None = None) -> None:
+               device_report: dict | None = None, online_inferences: pd.DataFrame | None = None) -> None:
     """Record one finished (or failed) configuration; ``summary.parquet`` last, as its ledger entry."""
     folder = part_dir(run_dir, key)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.parquet").unlink(missing_ok=True)  # first: the part is not done until rewritten
     for leftover in PART_FILES:  # an earlier attempt's files must not pass for this attempt's
         (folder / leftover).unlink(missing_ok=True)
-    for table, frame in (("inferences", inferences), ("attack_images", attack_images)):
+    for table, frame in (("inferences", inferences), ("attack_images", attack_images),
+                         ("online_inferences", online_inferences)):
         if frame is not None:
             write_parquet(folder / f"{table}.parquet", conform(table, frame))
     if reconstructions:
@@ -175,7 +207,7 @@ def _part_tables(run_dir: Path, table: str) -> pd.DataFrame:
 
 
 def combine(run_dir) -> pd.DataFrame:
-    """Join the parts into the run's three tables (written atomically); returns the summary."""
+    """Join the parts into the run's tables (``TABLES``, written atomically); returns the summary."""
     run_dir = Path(run_dir)
     for table in TABLES:
         write_parquet(run_dir / f"{table}.parquet", _part_tables(run_dir, table))
@@ -216,7 +248,8 @@ def load(path, table: str = "summary") -> pd.DataFrame:
     """A tidy DataFrame of one run directory or of every run under a directory, with a ``run`` column.
 
     ``table`` is ``summary`` (one row per configuration x attack), ``inferences`` (one row per
-    inference) or ``attack_images`` (one row per attacked image).
+    timed inference), ``attack_images`` (one row per attacked image) or ``online_inferences`` (one
+    row per inference of the online phase).
     """
     if table not in SCHEMAS:
         raise EdgekitError(f"unknown results table {table!r}; accepted: {', '.join(TABLES)}")

@@ -12,6 +12,8 @@ import pytest
 from cloud_side.collector import CollectorThread
 from edgekit import results
 from edgekit.cli import main
+from edgekit.data import load_dataset
+from edgekit.experiment.evaluate import choose_private
 from edgekit.experiment import sweep as sweep_module
 from edgekit.experiment.measure import summary_measurements
 from experiment_support import write_experiment
@@ -81,6 +83,25 @@ def test_tiny_sweep_end_to_end(workspace):
     recons = results.read_reconstructions(run, "local_conv1_onnx_fp32_none")
     assert recons["whitebox"].shape == (3, 1, 28, 28)
     assert np.load(run / "inputs.npy").shape == (8, 1, 28, 28)
+
+    # the online phase: each configuration measured end to end; its answers as accurate as offline,
+    # the simulated defence's too (applied on the cloud side with the same seeds)
+    assert (summary["online_accuracy"] == summary["accuracy"]).all()
+    for column in ("e2e_ms_p50", "cloud_ms_p50", "transfer_ms_p50", "link_rtt_ms_p50", "link_upload_mbps"):
+        assert (summary[column] > 0).all(), column
+    for part in ("e2e", "cloud", "transfer", "link_rtt"):
+        assert (summary[f"{part}_ms_p95"] >= summary[f"{part}_ms_p50"]).all(), part
+    assert (summary["e2e_ms_p50"] > summary["latency_ms_p50"]).all()
+    assert summary.loc[no_probe, "e2e_mj_per_inference"].isna().all()
+    assert by_key.loc["local_conv1_onnx_fp32_none", "e2e_ms_p50"] == \
+        by_key.loc["local_conv1_onnx_fp32_dropout-0.5@simulated", "e2e_ms_p50"]
+    online = results.load(run, table="online_inferences")
+    assert list(online.columns) == ["run"] + [c.name for c in results.ONLINE_INFERENCES]
+    assert len(online) == 4 * 8 and set(online["configuration"]) == CONFIGURATIONS
+    assert (online["e2e_ms"] > online["device_ms"] + online["cloud_ms"]).all()
+    labels = choose_private(load_dataset("mnist-subset"), 8, 3).labels
+    online_accuracy = (online["prediction"] == labels[online["index"]]).groupby(online["configuration"]).mean()
+    assert online_accuracy.to_dict() == by_key["online_accuracy"].to_dict()
 
 
 def test_summary_takes_the_device_defence_median_from_the_agent_report():

@@ -20,7 +20,7 @@ SPEC_FILE = "spec.json"
 KEY_FILE = "run.key"
 OUTPUT_DIR = "out"
 LOG_FILE = "agent.log"
-FETCHED = ("report.json", "records.csv", "features.npy")
+FETCHED = ("report.json", "records.csv", "features.npy", "online.csv")
 LOG_TAIL_LINES = 40
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FORMATS = ("onnx", "tflite")
@@ -37,6 +37,7 @@ class RunResult:
     features_path: Path | None
     log_tail: str
     error: str | None = None
+    online_path: Path | None = None  # the online phase's records, when the spec had ``online``
 
     @property
     def ok(self) -> bool:
@@ -114,6 +115,7 @@ def collect(device: str, run: AgentRun, code: int | None, state: dict, dest: Pat
         features_path=fetched.get("features.npy"),
         log_tail=tail,
         error=f"device {device!r}: {error}" if error else None,
+        online_path=fetched.get("online.csv"),
     )
 
 

@@ -53,6 +53,28 @@ class CollectorSettings(_Strict):
         return self.address
 
 
+class OnlineSettings(_Strict):
+    """The online phase of every agent run: the link to the cloud measured, then one image at a time
+    through device part, link and cloud part, each answer awaited (``docs/interfaces.md``)."""
+
+    enabled: bool = Field(True, description="false: the agents run the timed loop only (online columns NaN)")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        0, description="port of the cloud's online inference service, on the collector's listen address; 0: any free")
+    warmup: Optional[Annotated[int, Field(ge=0)]] = Field(None, description="unrecorded online inferences "
+                                                                            "first; default: the experiment's warmup")
+    repetitions: Optional[PositiveInt] = Field(None, description="online passes over the images; default: the "
+                                                                 "experiment's repetitions")
+    rtt_samples: PositiveInt = Field(30, description="PING/PONG round trips timed")
+    transfer_samples: PositiveInt = Field(30, description="feature frames timed one at a time to their ACK")
+    goodput_seconds: PositiveFloat = Field(1.0, description="seconds of streaming feature frames to measure "
+                                                            "the upload goodput")
+
+    def spec(self, port: int) -> dict:
+        """The run spec's ``online`` (its host is the spec's cloud host: the collector's address)."""
+        settings = self.model_dump(exclude={"enabled", "port"}, exclude_none=True)
+        return {**settings, "port": port}
+
+
 # --- attacks -------------------------------------------------------------------------------------
 
 class _Attack(_Strict):
@@ -209,6 +231,7 @@ class Experiment(_Strict):
     output: str = Field("results", description="results root; a run goes to OUTPUT/NAME/RUN-ID")
     train: TrainSettings = TrainSettings()
     collector: CollectorSettings = CollectorSettings()
+    online: OnlineSettings = OnlineSettings()
 
     @property
     def attack_seed(self) -> int:
@@ -249,7 +272,8 @@ class Experiment(_Strict):
 
     def fingerprint(self) -> str:
         """A hash of everything that decides the results (a resumed run must match it)."""
-        resolved = self.model_dump(mode="json", exclude={"output", "inventory", "cloud_threads", "collector"})
+        resolved = self.model_dump(mode="json", exclude={"output": True, "inventory": True, "cloud_threads": True,
+                                                         "collector": True, "online": {"port"}})
         return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -339,6 +363,6 @@ def _accepted_keys(parent: tuple, raw_loc: tuple) -> list[str]:
     if parent and parent[0] in _TAGGED_LISTS:
         tag = raw_loc[2]
         model = next(cls for cls in _union_members(parent[0]) if cls.model_fields["kind"].annotation.__args__[0] == tag)
-    elif parent in (("train",), ("collector",)):
-        model = {"train": TrainSettings, "collector": CollectorSettings}[parent[0]]
+    elif parent in (("train",), ("collector",), ("online",)):
+        model = {"train": TrainSettings, "collector": CollectorSettings, "online": OnlineSettings}[parent[0]]
     return list(model.model_fields)

@@ -16,8 +16,9 @@ NAN = math.nan
 
 
 def agent_spec(run_id: str, artifact: dict, artifact_file: str, inputs_sha256: str, experiment,
-               defence_spec: dict, cloud: dict | None) -> dict:
-    """The run spec (docs/interfaces.md) for the device part ``artifact`` (a manifest entry)."""
+               defence_spec: dict, cloud: dict | None, online: dict | None = None) -> dict:
+    """The run spec (docs/interfaces.md) for the device part ``artifact`` (a manifest entry);
+    ``online``: the online phase's settings, None for no online phase."""
     return {
         "run_id": run_id,
         "artifact": artifact_spec(artifact, artifact_file),
@@ -26,6 +27,7 @@ def agent_spec(run_id: str, artifact: dict, artifact_file: str, inputs_sha256: s
         "defence": defence_spec,
         "power": {"probe": "auto"},
         "cloud": cloud,
+        "online": online,
         "output_dir": "out",
     }
 
@@ -57,6 +59,33 @@ def summary_measurements(report: dict) -> dict:
         "energy_mj_per_inference": _per_inference_mj(energy), "power_w_mean": _mean_power_w(energy),
         "power_probe": probe if energy else "none",
     }
+
+
+def online_measurements(report: dict) -> dict:
+    """The online phase's measured columns of the summary (all but ``online_accuracy``) from an agent's
+    report.json; NaN where the run had no online phase (or the energy no probe)."""
+    online = report.get("online") or {}
+    link = online.get("link") or {}
+
+    def percentile(stats, q):
+        value = (stats or {}).get(f"p{q}_ms")
+        return NAN if value is None else value
+
+    columns = {"e2e_mj_per_inference": _per_inference_mj(online.get("energy")),
+               "link_upload_mbps": NAN if (link.get("goodput") or {}).get("mbps") is None else link["goodput"]["mbps"]}
+    for column, stats in (("e2e", online.get("statistics")), ("cloud", online.get("cloud_statistics")),
+                          ("transfer", link.get("transfer")), ("link_rtt", link.get("rtt"))):
+        for q in (50, 95):
+            columns[f"{column}_ms_p{q}"] = percentile(stats, q)
+    return columns
+
+
+def online_rows(online_path: Path) -> pd.DataFrame:
+    """One row per online inference (the agent's online.csv): image, repetition, times, prediction."""
+    records = pd.read_csv(online_path)
+    return pd.DataFrame({"index": records["image"], "repetition": records["repetition"],
+                         "device_ms": records["device_ms"], "e2e_ms": records["e2e_ms"],
+                         "cloud_ms": records["cloud_ms"], "prediction": records["prediction"]})
 
 
 def platform_of(report: dict) -> str:

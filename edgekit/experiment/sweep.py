@@ -27,7 +27,9 @@ from edgekit import results
 from edgekit.experiment.attackers import AttackerPool
 from edgekit.experiment.config import Experiment
 from edgekit.experiment.evaluate import choose_private, evaluate, received_features
-from edgekit.experiment.measure import agent_spec, feature_bytes, inference_rows, summary_measurements
+from edgekit.experiment.measure import (agent_spec, feature_bytes, inference_rows, online_measurements,
+                                        summary_measurements)
+from edgekit.experiment.online import OnlineRun, OnlineSession, configuration_online
 from edgekit.experiment.plan import AgentRun, Configuration, configurations, device_batches, plan_runs
 from edgekit.experiment.progress import SweepProgress
 from edgekit.paths import cache_dir
@@ -44,6 +46,7 @@ class Outcome:
     report: dict = field(default_factory=dict)
     inferences: pd.DataFrame | None = None
     features: np.ndarray | None = None
+    online: OnlineRun | None = None
 
 
 @dataclass
@@ -105,12 +108,14 @@ class Sweep:
 
         store = self.run_dir / "features"
         settings = self.experiment.collector
-        with CollectorThread(str(store), host=settings.listen, port=settings.port) as collector:
-            self.collector, self.store = collector, store
+        with CollectorThread(str(store), host=settings.listen, port=settings.port) as collector, \
+                OnlineSession(self.experiment, self.progress) as online:
+            self.collector, self.store, self.online = collector, store, online
             for split, split_runs in itertools.groupby(pending, key=lambda r: r.split):
                 with self._stage("export"):
                     artifacts = self._export(split)
                 self._use_split(split, artifacts)
+                online.use_split(self.export_dir(), split)
                 for batch in device_batches(list(split_runs)):
                     with self._stage("devices"):
                         outcomes = self._measure(batch, artifacts)
@@ -171,14 +176,15 @@ class Sweep:
                 continue
             run_id, key = uuid.uuid4().hex, secrets.token_bytes(32)
             output = artifact["outputs"][0]
-            self.collector.register_run(run_id, key, {"dtype": output["dtype"], "shape": output["shape"][1:],
-                                                      "layout": output.get("layout", "NCHW"),
-                                                      "count": len(self.private.images)})
+            expect = {"dtype": output["dtype"], "shape": output["shape"][1:], "layout": output.get("layout", "NCHW"),
+                      "count": len(self.private.images)}
+            self.collector.register_run(run_id, key, expect)
+            online = self.online.register(run_id, key, expect, run.serves)
             device = get_device(run.device, load_inventory(self.inventory))
             cloud = {"host": self.experiment.collector.host_for(device.config.is_local), "port": self.collector.port,
                      "key_file": "run.key"}
             spec = agent_spec(run_id, artifact, artifact["file"], sha256_file(self.inputs), self.experiment,
-                              run.defence.spec(self.experiment.seed), cloud)
+                              run.defence.spec(self.experiment.seed), cloud, online)
             files = {artifact["file"]: self.export_dir() / artifact["file"], "inputs.npy": self.inputs}
             outcomes.append(Outcome(artifact=artifact))
             jobs.append(DeviceJob(device, spec, files, key, dest=self.run_dir / "agent-runs" / run_id,
@@ -205,6 +211,7 @@ class Sweep:
             self.collector.forget_run(run_id)
             for directory in (run_id, f"{run_id}.partial"):
                 shutil.rmtree(self.store / directory, ignore_errors=True)
+            outcome.online = self.online.collect(run_id, result.online_path if result.status == "done" else None)
         outcome.inferences = inference_rows(result.records_path, outcome.report)
 
     def _record(self, configuration: Configuration, outcome: Outcome) -> None:
@@ -215,6 +222,8 @@ class Sweep:
                 raise RuntimeError(outcome.error)
             features = received_features(configuration, outcome.features, self.experiment.seed)
             scored = evaluate(configuration, features, self.private, self.attackers, self.experiment.attacks)
+            online, online_inferences = configuration_online(configuration, outcome.online, self.private.labels,
+                                                             self.experiment.seed)
         except Exception as exc:  # recorded as a failed configuration; the sweep goes on
             error = " ".join(str(exc).split()) or type(exc).__name__
             rows = [{**identity, "attack": a.name, "attack_kind": a.kind, "status": "failed", "error": error}
@@ -224,14 +233,16 @@ class Sweep:
                                device_report=outcome.report or None)
             self.progress.finished(configuration.key, False, error)
             return
-        base = {**identity, **summary_measurements(outcome.report), "accuracy": scored.accuracy,
-                "status": "ok", "error": ""}
+        base = {**identity, **summary_measurements(outcome.report), **online_measurements(outcome.report), **online,
+                "accuracy": scored.accuracy, "status": "ok", "error": ""}
         rows = [{**base, **row} for row in scored.rows] or [{**base, "attack": "none"}]
         inferences = outcome.inferences.assign(**_configuration_columns(configuration))
         images = pd.DataFrame(scored.image_rows).assign(**_configuration_columns(configuration)) \
             if scored.image_rows else None
+        if online_inferences is not None:
+            online_inferences = online_inferences.assign(**_configuration_columns(configuration))
         results.write_part(self.run_dir, configuration.key, pd.DataFrame(rows), inferences, images,
-                           scored.reconstructions, outcome.report)
+                           scored.reconstructions, outcome.report, online_inferences)
         self.progress.finished(configuration.key, True)
 
     def _identity(self, configuration: Configuration, outcome: Outcome) -> dict:
