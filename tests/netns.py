@@ -5,7 +5,7 @@
 private /30 of 10.213.0.0/16. ``rate`` shapes the namespace's egress (what the "device" uploads)
 with a tc HTB class; netem is not available on these kernels. ``host.popen(cmd)`` starts a process
 inside. Everything is removed on exit, also when the block fails: the processes started inside
-(their process groups), the veth pair and the namespace.
+(their process groups, and any other process still in the namespace), the veth pair and the namespace.
 """
 
 import os
@@ -19,9 +19,9 @@ def ip(*args):
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
-def available() -> bool:
-    """Root with iproute2 and tc: what namespaces and shaping need."""
-    return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("tc") is not None
+def available(shaping=True) -> bool:
+    """Root with iproute2 (and tc for ``shaping``): what namespaces (and shaped links) need."""
+    return os.geteuid() == 0 and shutil.which("ip") is not None and (not shaping or shutil.which("tc") is not None)
 
 
 def free_subnet() -> str:
@@ -80,5 +80,12 @@ class Namespace:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # whatever else runs in there (an sshd, an agent it started detached) goes with the namespace
+        pids = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         subprocess.run(["ip", "link", "del", self.outside], capture_output=True)
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)

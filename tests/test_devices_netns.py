@@ -1,49 +1,30 @@
 """The board as a separate host: sshd in its own network namespace, reached over a veth pair."""
 
-import os
 import secrets
-import shutil
-import subprocess
 import threading
 import time
 
 import pytest
 
+import netns
 from edgekit.devices import get_device, load_inventory
 from edgekit.devices.connection import Timeouts
+from netns import ip
 from sshd import SshServer, count_connects, require
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def ip(*args):
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def remote_host(tmp_path):
-    """A namespace with address 10.213.N.2 on a veth pair whose other end (10.213.N.1) stays here."""
-    require(os.geteuid() == 0 and shutil.which("ip") is not None, "root and iproute2 (network namespaces)")
-    tag = secrets.token_hex(3)
-    netns, outside, inside = f"ek-{tag}", f"ekh{tag}", f"ekd{tag}"
-    subnet = f"10.213.{int(tag, 16) % 250 + 1}"
-    ip("netns", "add", netns)
-    server = None
-    try:
-        ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-        ip("link", "set", inside, "netns", netns)
-        ip("addr", "add", f"{subnet}.1/30", "dev", outside)
-        ip("link", "set", outside, "up")
-        ip("netns", "exec", netns, "ip", "addr", "add", f"{subnet}.2/30", "dev", inside)
-        ip("netns", "exec", netns, "ip", "link", "set", inside, "up")
-        ip("netns", "exec", netns, "ip", "link", "set", "lo", "up")
-        server = SshServer(tmp_path / "sshd", host=f"{subnet}.2", port=22, netns=netns).start()
-        yield server, outside
-    finally:
-        if server:
+    """sshd in a namespace of its own, reached over a veth pair whose host end stays here."""
+    require(netns.available(shaping=False), "root and iproute2 (network namespaces)")
+    with netns.Namespace() as host:
+        server = SshServer(tmp_path / "sshd", host=host.address, port=22, netns=host.name).start()
+        try:
+            yield server, host.outside
+        finally:
             server.stop()
-        subprocess.run(["ip", "link", "del", outside], capture_output=True)
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True)
 
 
 def test_run_on_a_device_in_its_own_network_namespace_survives_a_stalled_link(edgekit_home, remote_host, tiny_run,
