@@ -7,11 +7,12 @@
 - Upload goodput: feature bytes per second delivered to the cloud by a continuous stream of
   feature-sized DATA frames. The rate is read from the cloud's ACKs as they arrive, not from the
   sender's clock (a send returns once the bytes are in the kernel's buffer, long before they
-  crossed the link). ACKs arrive paced by the link's bottleneck, so the bytes acknowledged between
-  two ACKs over the time between them is the delivery rate. The first quarter of the ACK span is
-  left out: TCP slow start and a shaper's burst bucket (tokens saved while idle) let the first
-  bytes through faster or slower than the steady rate. The amount in flight follows the measured
-  rate (twice the bytes acknowledged in the last ``tau`` = max(4 RTT, 20 ms)), so the link is
+  crossed the link). ACKs arrive paced by the link's bottleneck, so the slope of the bytes
+  acknowledged against the ACKs' arrival times is the delivery rate (a least-squares line, as the
+  link delivers in bursts). The first quarter of the ACK span is left out: TCP slow start and a
+  shaper's burst bucket (tokens saved while idle) let the first bytes through faster or slower
+  than the steady rate. The amount in flight follows the measured
+  rate (twice the bytes acknowledged in the last ``tau`` = max(4 RTT, 50 ms)), so the link is
   kept busy without queueing seconds of data behind a slow link; frames go out batched, Nagle off.
   Frames carry the split's feature size, so the per-frame overhead (12 B prefix, 76 B header,
   32 B MAC) weighs on small features as it does in the online phase.
@@ -20,12 +21,14 @@
 import math
 import time
 
+import numpy as np
+
 from . import protocol as wire
 from .timing import latency_stats
 
 PING_WARMUP = 3
 TRANSFER_WARMUP = 3
-MIN_TAU_S = 0.02
+MIN_TAU_S = 0.05  # the queue it allows (2 tau) covers the sender being descheduled that long
 INITIAL_WINDOW_BYTES = 16 << 10
 MAX_WINDOW_FRAMES = 512  # their ACKs (76 B each) fit the agent's receive buffer while it sends
 MAX_WINDOW_BYTES = 4 << 20
@@ -118,22 +121,29 @@ def _first_at_or_after(times, limit):
 
 
 def goodput_from_acks(ack_ns, payload_bytes, wire_bytes, largest_window, wall_ns):
-    """The steady delivery rate from ACK arrival times (one ACK per frame, in order)."""
+    """The steady delivery rate from ACK arrival times (one ACK per frame, in order).
+
+    The slope of a least-squares line through (ACK time, feature bytes acknowledged) over the ACKs
+    after the first quarter of their span: a link delivers in bursts (a shaper's and the NIC's
+    segmentation offload pass 64 KB at once, Wi-Fi aggregates frames), and a line through every
+    point is not thrown off by where the first and last bursts happen to fall.
+    """
     result = {"mbps": None, "frames": len(ack_ns), "payload_bytes": payload_bytes,
               "frame_bytes": wire_bytes, "largest_window_frames": largest_window, "wall_s": wall_ns / 1e9,
               "frames_used": 0, "span_s": 0.0,
-              "method": "feature bytes acknowledged between ACK arrivals on the agent's clock, first "
-                        "{:g} of the ACK span left out".format(WARMUP_FRACTION)}
+              "method": "least-squares slope of feature bytes acknowledged against ACK arrival time (agent's "
+                        "clock), first {:g} of the ACK span left out".format(WARMUP_FRACTION)}
     if len(ack_ns) < 2:
         return result
     first = _first_at_or_after(ack_ns, ack_ns[0] + WARMUP_FRACTION * (ack_ns[-1] - ack_ns[0]))
     if len(ack_ns) - first < 2:
         first = 0
-    span_ns = ack_ns[-1] - ack_ns[first]
-    frames = len(ack_ns) - 1 - first  # frames delivered after the first kept ACK
-    if span_ns <= 0:
+    seconds = (np.asarray(ack_ns[first:], dtype=np.int64) - ack_ns[first]) / 1e9
+    if seconds[-1] <= 0:
         return result
-    result.update(mbps=frames * payload_bytes * 8 / (span_ns / 1e9) / 1e6, frames_used=frames, span_s=span_ns / 1e9)
+    acknowledged = np.arange(len(seconds), dtype=np.float64) * payload_bytes
+    slope = np.polyfit(seconds, acknowledged, 1)[0]
+    result.update(mbps=float(slope * 8 / 1e6), frames_used=len(seconds) - 1, span_s=float(seconds[-1]))
     return result
 
 
