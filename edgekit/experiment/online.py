@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from device_agents.errors import AgentError
+from edgekit.errors import EdgekitError
 from edgekit.experiment.evaluate import received_features
 from edgekit.experiment.measure import artifact_spec, online_rows
 
@@ -47,7 +49,11 @@ class OnlineSession:
         if self.settings.enabled:
             from cloud_side.online import OnlineServerThread
 
-            self.server = OnlineServerThread(host=self.listen, port=self.settings.port).start()
+            try:
+                self.server = OnlineServerThread(host=self.listen, port=self.settings.port).start()
+            except OSError as exc:
+                raise EdgekitError(f"online.port: cannot listen on {self.listen}:{self.settings.port} for online "
+                                   f"inference: {exc.strerror or exc}; accepted: a free port, or 0 for any") from None
         return self
 
     def __exit__(self, *exc):
@@ -75,7 +81,7 @@ class OnlineSession:
         keep = any(c.defence.applied == "simulated" for c in serves)
         try:
             self.server.register_run(run_id, key, self.cloud_part, expect, keep_features=keep)
-        except ValueError as exc:  # too many features kept at once: this run goes without
+        except (ValueError, AgentError) as exc:  # too many features kept, an unloadable cloud part
             self.progress.log(f"run {run_id}: no online phase: {exc}")
             return None
         self._registered.add(run_id)
