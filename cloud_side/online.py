@@ -122,8 +122,8 @@ class OnlineServer:
     # ------------------------------------------------------------ serving
 
     async def start(self):
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="edgekit-cloud-part")
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="edgekit-cloud-part")
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("online inference server listening on %s:%d (%d workers)", self.host, self.port, self.workers)
 

@@ -4,7 +4,8 @@ The sweep goes split by split (the attacks fitted for a split serve its configur
 within a split runs each (format, precision, defence) on every device at once. Each configuration
 is recorded as soon as it is scored (``edgekit.results.write_part``); a configuration that fails
 is recorded as failed and the sweep goes on. A resumed sweep skips the configurations already
-recorded as ok and redoes the rest.
+recorded as ok and redoes the rest. Beside the collector, the online session
+(``edgekit.experiment.online``) answers each agent's online phase with the split's cloud part.
 """
 
 from __future__ import annotations
