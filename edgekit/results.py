@@ -5,7 +5,8 @@ under ``parts/`` (its tables as Parquet, its reconstructions, its device report)
 ``summary.parquet`` is written last, so its presence is the ledger entry that says the
 configuration is finished. ``combine`` joins the parts into the run's ``summary.parquet``,
 ``inferences.parquet``, ``attack_images.parquet`` and ``online_inferences.parquet``; ``load``
-reads one run or many.
+reads one run or many. The link predictions (``edgekit.predictions``) are derived from the summary
+wherever it is read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pandas as pd
 
 from device_agents.fileio import atomic_write, write_json
 from edgekit.errors import EdgekitError
+from edgekit.links import links_from_manifest
+from edgekit.predictions import link_predictions
 
 TABLES = ("summary", "inferences", "attack_images", "online_inferences")
 PARTS = "parts"
@@ -127,8 +130,31 @@ ATTACK_IMAGES = CONFIGURATION_COLUMNS + (
     Column("ssim", "float64", "SSIM of this image's reconstruction, 0-1"),
 )
 
+# Derived from the summary (edgekit.predictions), never stored apart from it: see load_run.
+LINK_PREDICTIONS = CONFIGURATION_COLUMNS + (
+    Column("link", "string", "link profile name (the run's [[links]]; shipped ones in docs/links.md)"),
+    Column("profile_upload_mbps", "float64", "the profile's upload goodput, Mbit/s (an assumption, not a "
+                                             "measurement)"),
+    Column("profile_rtt_ms", "float64", "the profile's round-trip time, ms (assumed)"),
+    Column("profile_radio_w", "float64", "the profile's radio power while transmitting, W (assumed); NaN when "
+                                         "the profile gives none"),
+    Column("feature_bytes", "Int64", "bytes of one feature leaving the device (the summary's)"),
+    Column("device_ms_p50", "float64", "measured device time: latency_ms_p50, plus defence_ms_p50 where the "
+                                       "device applied the defence, ms"),
+    Column("cloud_ms_p50", "float64", "measured median latency of the cloud part (the summary's), ms; NaN "
+                                      "when not measured"),
+    Column("predicted_transfer_ms", "float64", "feature_bytes at the profile's upload goodput, ms"),
+    Column("predicted_e2e_ms", "float64", "device_ms_p50 + profile_rtt_ms + predicted_transfer_ms + "
+                                          "cloud_ms_p50, ms"),
+    Column("predicted_radio_mj_per_inference", "float64", "profile_radio_w x predicted_transfer_ms: the radio "
+                                                          "sending one feature, mJ; NaN without radio power"),
+    Column("predicted_energy_mj_per_inference", "float64", "energy_mj_per_inference (measured compute above "
+                                                           "idle) + predicted_radio_mj_per_inference, mJ; NaN "
+                                                           "when either is"),
+)
+
 SCHEMAS = {"summary": SUMMARY, "inferences": INFERENCES, "attack_images": ATTACK_IMAGES,
-           "online_inferences": ONLINE_INFERENCES}
+           "online_inferences": ONLINE_INFERENCES, "link_predictions": LINK_PREDICTIONS}
 RUN_COLUMN = Column("run", "string", "the run: <experiment>/<run-id> (added by edgekit.results.load)")
 
 
@@ -207,11 +233,18 @@ def _part_tables(run_dir: Path, table: str) -> pd.DataFrame:
 
 
 def combine(run_dir) -> pd.DataFrame:
-    """Join the parts into the run's tables (``TABLES``, written atomically); returns the summary."""
+    """Join the parts into the run's tables (``TABLES``) and derive its link predictions from the
+    joined summary (each written atomically); returns the summary."""
     run_dir = Path(run_dir)
     for table in TABLES:
         write_parquet(run_dir / f"{table}.parquet", _part_tables(run_dir, table))
-    return pd.read_parquet(run_dir / "summary.parquet")
+    summary = pd.read_parquet(run_dir / "summary.parquet")
+    write_parquet(run_dir / "link_predictions.parquet", _predictions(run_dir, summary))
+    return summary
+
+
+def _predictions(run_dir: Path, summary: pd.DataFrame) -> pd.DataFrame:
+    return conform("link_predictions", link_predictions(summary, links_from_manifest(read_manifest(run_dir))))
 
 
 def read_reconstructions(run_dir, key: str) -> dict[str, np.ndarray]:
@@ -233,8 +266,11 @@ def run_dirs(path) -> list[Path]:
 
 
 def load_run(run_dir, table: str = "summary") -> pd.DataFrame:
-    """One run's table: from its parts (current even mid-run), else from the combined file."""
+    """One run's table: from its parts (current even mid-run), else from the combined file. The link
+    predictions are derived from the summary loaded the same way, so the two always agree."""
     run_dir = Path(run_dir)
+    if table == "link_predictions":
+        return _predictions(run_dir, load_run(run_dir, "summary"))
     if (run_dir / PARTS).is_dir():
         frame = _part_tables(run_dir, table)
     elif (run_dir / f"{table}.parquet").exists():
@@ -248,11 +284,12 @@ def load(path, table: str = "summary") -> pd.DataFrame:
     """A tidy DataFrame of one run directory or of every run under a directory, with a ``run`` column.
 
     ``table`` is ``summary`` (one row per configuration x attack), ``inferences`` (one row per
-    timed inference), ``attack_images`` (one row per attacked image) or ``online_inferences`` (one
-    row per inference of the online phase).
+    timed inference), ``attack_images`` (one row per attacked image), ``online_inferences`` (one
+    row per inference of the online phase) or ``link_predictions`` (one row per configuration x link
+    profile).
     """
     if table not in SCHEMAS:
-        raise EdgekitError(f"unknown results table {table!r}; accepted: {', '.join(TABLES)}")
+        raise EdgekitError(f"unknown results table {table!r}; accepted: {', '.join(SCHEMAS)}")
     runs = run_dirs(path)
     if not runs:
         raise EdgekitError(f"{str(path)!r} holds no edgekit run (no {MANIFEST} in it or under it)")

@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgekit.errors import EdgekitError
+from edgekit.links import LinkProfile, shipped_links
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -232,6 +233,10 @@ class Experiment(_Strict):
     train: TrainSettings = TrainSettings()
     collector: CollectorSettings = CollectorSettings()
     online: OnlineSettings = OnlineSettings()
+    links: list[LinkProfile] = Field(
+        default_factory=shipped_links,
+        description="what-if link profiles for the predicted end-to-end time (edgekit.links); default: "
+                    "every shipped profile")
 
     @property
     def attack_seed(self) -> int:
@@ -264,16 +269,19 @@ class Experiment(_Strict):
     @model_validator(mode="after")
     def _unique_labels(self):
         for field, labels in (("attacks", [a.name for a in self.attacks]),
-                              ("defences", [d.tag for d in self.defences])):
+                              ("defences", [d.tag for d in self.defences]),
+                              ("links", [link.name for link in self.links])):
             for index, label in enumerate(labels):
                 if label in labels[:index]:
-                    raise ValueError(f"{field}[{index}]: duplicates {label!r}; give it a distinct label")
+                    what = "name" if field == "links" else "label"
+                    raise ValueError(f"{field}[{index}]: duplicates {label!r}; give it a distinct {what}")
         return self
 
     def fingerprint(self) -> str:
         """A hash of everything that decides the results (a resumed run must match it)."""
         resolved = self.model_dump(mode="json", exclude={"output": True, "inventory": True, "cloud_threads": True,
-                                                         "collector": True, "online": {"port"}})
+                                                         "collector": True, "online": {"port"},
+                                                         "links": True})  # links only feed predictions
         return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -363,6 +371,8 @@ def _accepted_keys(parent: tuple, raw_loc: tuple) -> list[str]:
     if parent and parent[0] in _TAGGED_LISTS:
         tag = raw_loc[2]
         model = next(cls for cls in _union_members(parent[0]) if cls.model_fields["kind"].annotation.__args__[0] == tag)
+    elif parent and parent[0] == "links":
+        model = LinkProfile
     elif parent in (("train",), ("collector",), ("online",)):
         model = {"train": TrainSettings, "collector": CollectorSettings, "online": OnlineSettings}[parent[0]]
     return list(model.model_fields)

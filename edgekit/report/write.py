@@ -16,6 +16,7 @@ from edgekit.report.table import summary_table
 def write_report(run_dir, threshold: float = DEFAULT_THRESHOLD, console: Console | None = None) -> Path:
     """Write ``RUN_DIR/report/`` (PNG and SVG figures, recommendation.txt/.json), print the table and
     the recommendation; returns the report directory."""
+    from edgekit.report.link_plots import write_link_figures
     from edgekit.report.plots import write_all
 
     run_dir = Path(run_dir)
@@ -26,11 +27,15 @@ def write_report(run_dir, threshold: float = DEFAULT_THRESHOLD, console: Console
         raise EdgekitError(f"--threshold {threshold:g} is not an SSIM threshold; accepted: between 0 and 1")
     console = console or Console()
     summary = results.load_run(run_dir)
+    predictions = results.load_run(run_dir, "link_predictions")
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
+    recommendations = recommend(summary, threshold, results.load_run(run_dir, "inferences"),
+                                results.load_run(run_dir, "online_inferences"), predictions)
     written, notes = write_all(run_dir, out, threshold)
-    recommendations = recommend(summary, threshold)
-    text = describe(recommendations)
+    link_written, link_notes = write_link_figures(summary, predictions, out, threshold, recommendations)
+    written, notes = written + link_written, notes + link_notes
+    text = describe(recommendations, predictions)
     with atomic_write(out / "recommendation.txt", "w") as handle:
         handle.write(text + "\n")
     write_json(out / "recommendation.json", as_json(recommendations))
