@@ -61,10 +61,6 @@ class LinkProfile(BaseModel):
         """Time to push ``nbytes`` of payload through the link at its upload goodput, ms."""
         return transfer_ms(nbytes, self.upload_mbps)
 
-    def describe(self) -> str:
-        radio = f", radio {self.radio_w:g} W" if self.radio_w else ""
-        return f"{self.name} ({format_rate(self.upload_mbps)} up, RTT {self.rtt_ms:g} ms{radio})"
-
 
 def transfer_ms(nbytes: float, upload_mbps: float) -> float:
     """``nbytes`` at ``upload_mbps`` (1e6 bits per second), in ms."""
