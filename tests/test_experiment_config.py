@@ -42,6 +42,23 @@ BAD = [
     ("bad attack setting", 'kind = "whitebox"', 'kind = "whitebox"\npreset = "mnist-fc9"', "attacks[0]: whitebox: unknown preset 'mnist-fc9'"),
     ("more attacked than run", 'attacked_images = 3', 'attacked_images = 30', "attacked_images: 30 is more than images (8)"),
     ("not TOML", 'warmup = 1', 'warmup = = 1', "tiny.toml: not valid TOML"),
+    ("shipped link with figures", '[[defences]]', '[[links]]\nname = "lte"\nrtt_ms = 20\n\n[[defences]]',
+     "tiny.toml: links[0]: 'lte' is a shipped profile and takes no rtt_ms; give a link with figures of your own "
+     "a name of its own"),
+    ("own link without its figures", '[[defences]]', '[[links]]\nname = "farm"\nrtt_ms = 20\n\n[[defences]]',
+     "tiny.toml: links[0]: 'farm' is not a shipped profile (ethernet, wifi, lte, 3g, nb-iot); a link of your own "
+     "needs upload_mbps and rtt_ms (missing: upload_mbps)"),
+    ("bad link rate", '[[defences]]', '[[links]]\nname = "farm"\nupload_mbps = 0\nrtt_ms = 20\n\n[[defences]]',
+     "tiny.toml: links[0].upload_mbps: 0: input should be greater than 0"),
+    ("bad link radio power", '[[defences]]',
+     '[[links]]\nname = "farm"\nupload_mbps = 1\nrtt_ms = 20\nradio_w = "high"\n\n[[defences]]',
+     "tiny.toml: links[0].radio_w: 'high': input should be a valid number"),
+    ("unknown link key", '[[defences]]', '[[links]]\nname = "farm"\nupload_mbps = 1\nrtt_ms = 2\nloss = 0.1\n\n[[defences]]',
+     "tiny.toml: links[0].loss: unknown key; accepted: name, upload_mbps, rtt_ms, radio_w, source"),
+    ("link listed twice", 'warmup = 1', 'warmup = 1\nlinks = ["lte", "wifi", "lte"]',
+     "tiny.toml: links[2]: duplicates 'lte'; give it a distinct name"),
+    ("bad link name", 'warmup = 1', 'warmup = 1\nlinks = [{name = "My LTE", upload_mbps = 5, rtt_ms = 50}]',
+     "tiny.toml: links[0].name: 'My LTE': accepted: lower-case letters, digits, '_', '.' and '-'"),
 ]
 
 
