@@ -63,13 +63,13 @@ def synthetic_run(run_dir, experiment="synthetic", rows=None, images=3, links=No
                     "split": spec["split"], "format": "onnx", "precision": "fp32",
                     "defence": spec.get("defence", "none"), "defence_applied": spec.get("applied", "none")}
         inferences = online = None
-        latency, e2e = spec.get("latency"), spec.get("e2e", np.nan)
+        latency, e2e, e2e_p95 = spec.get("latency"), spec.get("e2e", np.nan), spec.get("e2e", np.nan)
         if "records" in spec:
             latency = float(np.median(spec["records"]))
             inferences = pd.DataFrame({**identity, "index": np.arange(len(spec["records"])), "repetition": 0,
                                        "latency_ms": spec["records"]})
         if "e2e_records" in spec:
-            e2e = float(np.median(spec["e2e_records"]))
+            e2e, e2e_p95 = float(np.median(spec["e2e_records"])), float(np.percentile(spec["e2e_records"], 95))
             count = len(spec["e2e_records"])
             online = pd.DataFrame({**identity, "index": np.arange(count), "repetition": 0,
                                    "e2e_ms": spec["e2e_records"],
@@ -80,7 +80,7 @@ def synthetic_run(run_dir, experiment="synthetic", rows=None, images=3, links=No
                                  "feature_bytes": spec.get("feature_bytes", 4096),
                                  "defence_ms_p50": 0.01 if identity["defence_applied"] == "device" else np.nan,
                                  "energy_mj_per_inference": spec.get("energy", np.nan),
-                                 "cloud_ms_p50": cloud, "e2e_ms_p50": e2e, "e2e_ms_p95": spec.get("e2e_p95", e2e),
+                                 "cloud_ms_p50": cloud, "e2e_ms_p50": e2e, "e2e_ms_p95": e2e_p95,
                                  "power_probe": "none", "accuracy": spec.get("accuracy", 0.9), "attack": attack,
                                  "attack_kind": attack.split("-")[0], "ssim_mean": ssim, "psnr_mean": 10 + 10 * ssim,
                                  "status": spec.get("status", "ok"), "error": ""}
