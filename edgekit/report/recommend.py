@@ -180,6 +180,7 @@ def _fastest_per_link(private: pd.DataFrame, predictions: pd.DataFrame | None, r
             predicted = rows.loc[key]
             device = records.interval(key, "latency_ms", row[DEVICE_ONLY])
             cloud = records.interval(key, "cloud_ms", predicted["cloud_ms_p50"])
+            # what the prediction adds to the timed inference: a device defence, the RTT, the transfer
             fixed = predicted["device_ms_p50"] - row[DEVICE_ONLY] + predicted["profile_rtt_ms"] \
                 + predicted["predicted_transfer_ms"]
             intervals[key] = device.shifted(fixed).plus(cloud)
@@ -193,12 +194,11 @@ def _pick(candidates: pd.DataFrame, ranked_by: str, link: str | None, intervals:
     fastest = candidates.loc[candidates[ranked_by].idxmin()]
     reference = intervals[fastest["configuration"]]
     tied = candidates[[intervals[key].overlaps(reference) for key in candidates["configuration"]]]
-    tied = tied.assign(_median=tied[ranked_by]).sort_values(["worst_ssim", "_median", "configuration"])
-    chosen = tied.iloc[0]
+    chosen = tied.sort_values(["worst_ssim", ranked_by, "configuration"]).iloc[0]
     interval = intervals[chosen["configuration"]]
     ties = tuple(Tied(row["configuration"], row["split"], float(row[ranked_by]),
                       (intervals[row["configuration"]].low, intervals[row["configuration"]].high),
-                      float(row["worst_ssim"])) for _, row in tied.sort_values("_median").iterrows())
+                      float(row["worst_ssim"])) for _, row in tied.sort_values(ranked_by).iterrows())
     return Pick(ranked_by, link, _choice(chosen), float(chosen[ranked_by]), (interval.low, interval.high),
                 interval.coverage, interval.records, str(fastest["configuration"]), ties, energy_from,
                 _float(chosen[energy_from]))
